@@ -1,0 +1,237 @@
+"""Audio decoding with PyAV: any common format to mono float32 at 22,050 Hz, one span at a time.
+
+Only the spans asked for are decoded (the container is seeked to each), so a 3-hour file costs
+no more memory than its windows. Channels are averaged to mono and resampled with soxr's HQ
+filter, as `librosa.load` does, so features match the reference pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+TARGET_SR = 22050
+# Extra audio decoded around a span so the resampler's edges fall outside it.
+_RESAMPLE_MARGIN_S = 0.1
+# Anything shorter than this is no music to classify.
+MIN_SECONDS = 1.0
+SILENCE_PEAK = 1e-4
+
+
+class AudioError(Exception):
+    """A file that cannot become features. `reason` is a short stable code for the library."""
+
+    reason = "undecodable"
+
+    def __init__(self, path: str | os.PathLike, detail: str) -> None:
+        self.path = str(path)
+        self.detail = detail
+        super().__init__(f"{Path(path).name}: {detail}")
+
+
+class UnreadableAudio(AudioError):
+    reason = "unreadable"
+
+
+class UndecodableAudio(AudioError):
+    reason = "undecodable"
+
+
+class EmptyAudio(AudioError):
+    reason = "empty"
+
+
+class TooShortAudio(AudioError):
+    reason = "too_short"
+
+
+class SilentAudio(AudioError):
+    reason = "silent"
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    duration: float  # seconds, from the container (estimated for some streams)
+    sample_rate: int
+    channels: int
+    codec: str
+    container: str
+    bit_rate: int | None
+
+
+def _open(path: str | os.PathLike):
+    import av
+
+    p = Path(path)
+    if not p.exists():
+        raise UnreadableAudio(path, "file not found")
+    if not os.access(p, os.R_OK):
+        raise UnreadableAudio(path, "permission denied")
+    if p.stat().st_size == 0:
+        raise EmptyAudio(path, "file is empty (0 bytes)")
+    try:
+        container = av.open(str(p), metadata_errors="ignore")
+    except PermissionError:
+        raise UnreadableAudio(path, "permission denied") from None
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
+        raise UndecodableAudio(path, f"not a recognised audio file ({_short(e)})") from None
+    if not container.streams.audio:
+        container.close()
+        raise UndecodableAudio(path, "no audio stream in file")
+    return container
+
+
+def _short(e: Exception) -> str:
+    text = str(e).split(":")[0] if isinstance(e, OSError) else str(e)
+    return text.strip().splitlines()[0][:120] if text.strip() else type(e).__name__
+
+
+def probe(path: str | os.PathLike) -> AudioInfo:
+    """Container facts without decoding the whole file."""
+    container = _open(path)
+    with container:
+        stream = container.streams.audio[0]
+        duration = 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        if duration <= 0 and container.duration:
+            duration = container.duration / 1_000_000
+        ctx = stream.codec_context
+        return AudioInfo(
+            duration=duration,
+            sample_rate=int(ctx.sample_rate or 0),
+            channels=int(ctx.channels or 0),
+            codec=ctx.name,
+            container=container.format.name,
+            bit_rate=int(container.bit_rate) if container.bit_rate else None,
+        )
+
+
+def _frame_mono(frame) -> np.ndarray:
+    """One decoded frame as mono float32 at its own rate (channel mean, like librosa.to_mono)."""
+    data = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if not frame.format.is_planar:
+        data = data.reshape(-1, channels).T
+    if data.dtype.kind == "i":
+        data = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+    elif data.dtype.kind == "u":
+        info = np.iinfo(data.dtype)
+        data = (data.astype(np.float32) - (info.max + 1) / 2) / ((info.max + 1) / 2)
+    return data.astype(np.float32, copy=False).mean(axis=0)
+
+
+def _decode_native(container, path, start: float, duration: float | None) -> tuple[np.ndarray, int, float]:
+    """Decode [start, start+duration) at the stream's rate. Returns (mono, rate, actual start)."""
+    import av
+
+    stream = container.streams.audio[0]
+    stream.thread_type = "AUTO"
+    # frame times count from the stream's first timestamp; librosa counts from the first sample
+    origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    seeked = False
+    if start > 0:
+        try:
+            container.seek(int((start + origin) * 1_000_000), backward=True, any_frame=False)
+            seeked = True
+        except av.error.FFmpegError:
+            seeked = False  # not seekable: decode from the start and count samples
+    chunks: list[np.ndarray] = []
+    rate = 0
+    span_start: float | None = None
+    pos = 0.0  # running time when frames carry no timestamp
+    end = None if duration is None else start + duration
+    try:
+        for frame in container.decode(stream):
+            rate = frame.sample_rate
+            t = float(frame.time) - origin if (seeked and frame.time is not None) else pos
+            mono = _frame_mono(frame)
+            pos = t + len(mono) / rate
+            if pos <= start:
+                continue
+            if span_start is None:
+                skip = max(0, int(round((start - t) * rate)))
+                mono = mono[skip:]
+                span_start = t + skip / rate
+            chunks.append(mono)
+            if end is not None and pos >= end:
+                break
+    except av.error.FFmpegError as e:
+        if not chunks:
+            raise UndecodableAudio(path, f"decoding failed ({_short(e)})") from None
+        # a damaged tail: keep what decoded
+    except (MemoryError, ValueError) as e:
+        raise UndecodableAudio(path, f"decoding failed ({_short(e)})") from None
+    if not chunks:
+        return np.zeros(0, np.float32), rate or TARGET_SR, start
+    samples = np.concatenate(chunks)
+    if end is not None:
+        samples = samples[: int(math.ceil((end - span_start) * rate))]
+    return samples, rate, span_start
+
+
+def _resample(samples: np.ndarray, rate: int) -> np.ndarray:
+    if rate == TARGET_SR or samples.size == 0:
+        return samples.astype(np.float32, copy=False)
+    import soxr
+
+    return soxr.resample(samples, rate, TARGET_SR, quality="HQ").astype(np.float32, copy=False)
+
+
+def decode_span(path: str | os.PathLike, start: float = 0.0, duration: float | None = None) -> np.ndarray:
+    """Mono float32 at 22,050 Hz from `start` seconds, `duration` seconds long (None: to the end).
+
+    May return fewer samples than asked for near the end of the file; never more.
+    """
+    lead = min(_RESAMPLE_MARGIN_S, start)
+    tail = None if duration is None else duration + lead + _RESAMPLE_MARGIN_S
+    with _open(path) as container:
+        native, rate, actual = _decode_native(container, path, start - lead, tail)
+    out = _resample(native, rate)
+    skip = max(0, int(round((start - actual) * TARGET_SR)))
+    out = out[skip:]
+    if duration is not None:
+        out = out[: int(round(duration * TARGET_SR))]
+    return out
+
+
+def decode_windows(path: str | os.PathLike, starts: list[float], length: int) -> tuple[np.ndarray, list[float]]:
+    """Decode one window of `length` samples at each start (seconds); short ones zero-padded.
+
+    Windows that begin past the real end of the audio are dropped. Returns (array (n, length),
+    the starts kept). Raises EmptyAudio / TooShortAudio / SilentAudio when nothing usable is left.
+    """
+    seconds = length / TARGET_SR
+    out: list[np.ndarray] = []
+    kept: list[float] = []
+    decoded = 0
+    for start in starts:
+        wave = decode_span(path, start, seconds)
+        if wave.size == 0:
+            continue
+        decoded += wave.size
+        if wave.size < length:
+            wave = np.pad(wave, (0, length - wave.size))
+        out.append(wave)
+        kept.append(float(start))
+    if not out:
+        if starts and starts[0] > 0:
+            raise TooShortAudio(path, f"no audio after {starts[0]:.1f} s")
+        raise EmptyAudio(path, "no audio samples decoded")
+    if decoded < MIN_SECONDS * TARGET_SR:
+        raise TooShortAudio(path, f"only {decoded / TARGET_SR:.2f} s of audio (need {MIN_SECONDS:g} s)")
+    windows = np.stack(out)
+    if float(np.abs(windows).max()) < SILENCE_PEAK:
+        raise SilentAudio(path, "the audio is silent")
+    return windows, kept
+
+
+def require_duration(path: str | os.PathLike, duration: float, min_seconds: float = MIN_SECONDS) -> None:
+    if duration <= 0:
+        raise EmptyAudio(path, "no audio (duration 0 s)")
+    if duration < min_seconds:
+        raise TooShortAudio(path, f"only {duration:.2f} s of audio (need {min_seconds:g} s)")
