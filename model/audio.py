@@ -95,11 +95,9 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     container = _open(path)
     with container:
         stream = container.streams.audio[0]
-        duration = 0.0
-        if stream.duration is not None and stream.time_base is not None:
+        duration = container.duration / 1_000_000 if container.duration else 0.0
+        if duration <= 0 and stream.duration is not None and stream.time_base is not None:
             duration = float(stream.duration * stream.time_base)
-        if duration <= 0 and container.duration:
-            duration = container.duration / 1_000_000
         ctx = stream.codec_context
         return AudioInfo(
             duration=duration,
