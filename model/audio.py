@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from fractions import Fraction
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,16 +124,34 @@ def _frame_mono(frame) -> np.ndarray:
     return data.astype(np.float32, copy=False).mean(axis=0)
 
 
+def _first_frame_time(container, stream) -> float:
+    import av
+
+    try:
+        for frame in container.decode(stream):
+            if frame.time is not None:
+                return float(frame.time)
+            break
+    except av.error.FFmpegError:
+        pass
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+
 def _decode_native(container, path, start: float, duration: float | None) -> tuple[np.ndarray, int, float]:
     """Decode [start, start+duration) at the stream's rate. Returns (mono, rate, actual start)."""
     import av
 
     stream = container.streams.audio[0]
     stream.thread_type = "AUTO"
-    # frame times count from the stream's first timestamp; librosa counts from the first sample
-    origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     seeked = False
-    if start > 0:
+    origin = 0.0
+    # timestamps coarser than a sample (WMA counts milliseconds) cannot place a span exactly:
+    # such streams are decoded from the start instead
+    exact_times = stream.time_base is not None and stream.sample_rate and stream.time_base <= Fraction(1, stream.sample_rate)
+    if start > 0 and exact_times:
+        # frame times count from the first frame's timestamp (which may not be the stream's
+        # start_time, e.g. WMA); sample 0 of a decode from the start is that first sample
+        origin = _first_frame_time(container, stream)
         try:
             container.seek(int((start + origin) * 1_000_000), backward=True, any_frame=False)
             seeked = True
@@ -152,9 +171,15 @@ def _decode_native(container, path, start: float, duration: float | None) -> tup
             if pos <= start:
                 continue
             if span_start is None:
-                skip = max(0, int(round((start - t) * rate)))
-                mono = mono[skip:]
-                span_start = t + skip / rate
+                # start on a sample shared by both rates' grids, so the resampled span lines up
+                # exactly with a decode from the beginning of the file
+                step = rate // math.gcd(rate, TARGET_SR)
+                first = int(round(t * rate))
+                wanted = int(math.floor(start * rate / step)) * step
+                if wanted < first:
+                    wanted = -(-first // step) * step
+                mono = mono[wanted - first:]
+                span_start = wanted / rate
             chunks.append(mono)
             if end is not None and pos >= end:
                 break
@@ -190,7 +215,8 @@ def decode_span(path: str | os.PathLike, start: float = 0.0, duration: float | N
     with _open(path) as container:
         native, rate, actual = _decode_native(container, path, start - lead, tail)
     out = _resample(native, rate)
-    skip = max(0, int(round((start - actual) * TARGET_SR)))
+    # the span's first sample is sample round(start * 22050) of a decode from the file's start
+    skip = max(0, int(round(start * TARGET_SR)) - int(round(actual * TARGET_SR)))
     out = out[skip:]
     if duration is not None:
         out = out[: int(round(duration * TARGET_SR))]

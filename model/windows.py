@@ -60,8 +60,7 @@ def _spread(duration: float, clip: float, n: int) -> list[float]:
         return [0.0]
     n = max(1, min(n, int(math.floor(duration / clip))))
     last = duration - clip
-    starts = []
-    for i in range(1, n + 1):
-        centre = duration * i / (n + 1)
-        starts.append(round(min(max(centre - clip / 2, 0.0), last), 3))
-    return starts
+    if n == 1 or duration / (n + 1) >= clip:
+        return [round(min(max(duration * i / (n + 1) - clip / 2, 0.0), last), 3) for i in range(1, n + 1)]
+    # too short for centred windows without overlap: spread them evenly end to end
+    return [round(last * i / (n - 1), 3) for i in range(n)]
