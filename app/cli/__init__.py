@@ -28,11 +28,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setup_logging(verbose: bool) -> None:
+    """Warnings (everything with -v) to stderr; info and up to a rotating file in the data home."""
+    from logging.handlers import RotatingFileHandler
+
+    from app.home import logs_dir
+
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    console = logging.StreamHandler()
+    console.setLevel(logging.INFO if verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    try:
+        log_file = RotatingFileHandler(logs_dir() / "cratedigger.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    except OSError:
+        return  # a read-only or full data home must not stop the command
+    log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(log_file)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _setup_logging(args.verbose)
     if not args.command:
         from app.cli.gui_cmd import run_gui
 
