@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_handlers: list[logging.Handler] = []
+
+
 def _setup_logging(verbose: bool) -> None:
     """Warnings (everything with -v) to stderr; info and up to a rotating file in the data home."""
     from logging.handlers import RotatingFileHandler
@@ -36,16 +39,22 @@ def _setup_logging(verbose: bool) -> None:
 
     root = logging.getLogger()
     root.setLevel(logging.INFO)
+    for handler in _handlers:  # main() may run more than once in one process (tests, the GUI)
+        root.removeHandler(handler)
+        handler.close()
+    _handlers.clear()
     console = logging.StreamHandler()
     console.setLevel(logging.INFO if verbose else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(console)
+    _handlers.append(console)
     try:
         log_file = RotatingFileHandler(logs_dir() / "cratedigger.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
     except OSError:
         return  # a read-only or full data home must not stop the command
     log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(log_file)
+    _handlers.append(log_file)
 
 
 def main(argv: list[str] | None = None) -> int:
