@@ -1,0 +1,202 @@
+"""`cratedigger scan|rescan|status|errors|show|genres|prune`: the library from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .progress import fail, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scan", help="add music folders and analyse what is new or changed")
+    p.add_argument("folders", nargs="+", metavar="DIR")
+    _scan_options(p)
+    p.set_defaults(func=_scan)
+
+    r = sub.add_parser("rescan", help="scan every folder of the library again")
+    _scan_options(r)
+    r.set_defaults(func=_scan, folders=None)
+
+    s = sub.add_parser("status", help="counts: tracks, analysed per model, missing, errors by reason")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_status)
+
+    e = sub.add_parser("errors", help="files that could not be analysed, with the reason")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_errors)
+
+    sh = sub.add_parser("show", help="tags, genres and the per-window genre timeline of a track")
+    sh.add_argument("path")
+    sh.add_argument("--json", action="store_true")
+    sh.set_defaults(func=_show)
+
+    g = sub.add_parser("genres", help="how the library's tracks spread over the genres")
+    g.add_argument("--json", action="store_true")
+    g.set_defaults(func=_genres)
+
+    pr = sub.add_parser("prune", help="forget tracks whose files are gone")
+    pr.set_defaults(func=_prune)
+
+
+def _scan_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json-progress", action="store_true", help="one JSON object per line on stdout instead of a bar")
+    p.add_argument("--windows", default="default", help="window policy: default, all, or a number")
+    p.add_argument("--workers", type=int, default=None, help="decode processes (default: cores - 1)")
+    p.add_argument("--model", help="model name (default: the active one)")
+    p.add_argument("--device", help="cpu, cuda or mps (default: best available)")
+
+
+def _open():
+    from app.library.db import Library
+
+    return Library()
+
+
+def _scan(args) -> int:
+    from app.library.db import LibraryError
+    from app.library.scanner import scan
+    from model.store import ModelStoreError
+    from model.windows import parse_policy
+
+    folders = args.folders
+    if folders:
+        bad = [f for f in folders if not Path(f).is_dir()]
+        if bad:
+            return fail(f"not a folder: {', '.join(bad)}")
+    try:
+        policy = parse_policy(args.windows)
+        library = _open()
+    except (ValueError, LibraryError) as e:
+        return fail(str(e))
+    if not folders and not library.folders():
+        return fail("no music folders yet: run 'cratedigger scan DIR'")
+    bar = None
+    if args.json_progress:
+        def progress(p):
+            print(json.dumps({"stage": p.stage, "done": p.done, "total": p.total, "rate": round(p.rate, 3),
+                              "eta_seconds": None if p.eta_seconds is None else round(p.eta_seconds, 1),
+                              "current": p.current, "errors": p.errors}), flush=True)
+    else:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="track", file=sys.stderr, dynamic_ncols=True, desc="analysing")
+
+        def progress(p):
+            bar.total = p.total
+            bar.n = p.done
+            bar.set_postfix(errors=p.errors, refresh=False)
+            bar.refresh()
+    try:
+        summary = scan(library, folders, model_name=args.model, policy=policy, progress=progress,
+                       workers=args.workers, device=args.device)
+    except (LibraryError, ModelStoreError) as e:
+        if bar:
+            bar.close()
+        return fail(str(e))
+    finally:
+        library.close()
+    if bar:
+        bar.close()
+    line = (f"{summary.discovered} files: {summary.analysed} analysed, {summary.skipped} unchanged, "
+            f"{summary.moved} moved, {summary.missing} missing, {summary.errors} errors "
+            f"in {summary.seconds:.1f} s ({summary.model})")
+    if args.json_progress:
+        print(json.dumps({"summary": summary.__dict__}), flush=True)
+    else:
+        print(line)
+    if summary.cancelled:
+        print("stopped; run the same command again to continue where it left off", file=sys.stderr)
+        return 130
+    if summary.errors:
+        print("see 'cratedigger errors' for the files that could not be analysed", file=sys.stderr)
+    return 0
+
+
+def _status(args) -> int:
+    from app.library.db import LibraryError
+
+    try:
+        status = _open().status()
+    except LibraryError as e:
+        return fail(str(e))
+    if args.json:
+        print_json(status)
+        return 0
+    print(f"{status['tracks']} tracks in {status['folders']} folders, {status['missing']} missing")
+    print(f"active model: {status['active_model'] or 'none'}")
+    for model, n in status["analysed"].items():
+        print(f"  analysed by {model}: {n}")
+    if status["pending"]:
+        print(f"  waiting for analysis: {status['pending']}")
+    for reason, n in status["errors"].items():
+        print(f"  errors ({reason}): {n}")
+    return 0
+
+
+def _errors(args) -> int:
+    errors = _open().errors()
+    if args.json:
+        print_json([{k: e[k] for k in ("display_path", "reason", "detail")} for e in errors])
+        return 0
+    if not errors:
+        print("no errors")
+    for e in errors:
+        print(f"{e['display_path']}: {e['reason']}: {e['detail']}")
+    return 0
+
+
+def _show(args) -> int:
+    library = _open()
+    track = library.track_by_path(Path(args.path).expanduser().resolve())
+    if track is None:
+        return fail(f"{args.path} is not in the library (scan its folder first)")
+    analysis = library.analysis(track["id"])
+    error = library.db.execute("SELECT reason, detail FROM errors WHERE track_id = ?", [track["id"]]).fetchone()
+    tags = {k: track[k] for k in ("title", "artist", "album", "album_artist", "tag_genre", "year", "track_no",
+                                  "duration", "format", "codec", "sample_rate", "channels", "has_cover", "missing")}
+    out = {"path": args.path, "tags": tags, "model": analysis["model"] if analysis else None,
+           "genres": None, "windows": [], "error": {"reason": error[0], "detail": error[1]} if error else None}
+    if analysis:
+        classes = analysis["classes"]
+        out["genres"] = dict(zip(classes, map(float, analysis["probs"])))
+        out["windows"] = [{"start": float(s), "genres": dict(zip(classes, map(float, w)))}
+                          for s, w in zip(analysis["window_starts"], analysis["window_probs"])]
+    if args.json:
+        print_json(out)
+        return 0
+    print(args.path)
+    for k, v in tags.items():
+        if v not in (None, ""):
+            print(f"  {k}: {v}")
+    if error:
+        print(f"  error: {error[0]}: {error[1]}")
+    if analysis:
+        top = sorted(out["genres"].items(), key=lambda kv: -kv[1])[:5]
+        print(f"  genres ({analysis['model']}): " + ", ".join(f"{g} {p:.0%}" for g, p in top))
+        for w in out["windows"]:
+            g, p = max(w["genres"].items(), key=lambda kv: kv[1])
+            m, s = divmod(int(w["start"]), 60)
+            print(f"    {m:2d}:{s:02d}  {g:<10} {p:4.0%}  " + "#" * int(round(p * 20)))
+    elif not error:
+        print("  not analysed yet")
+    return 0
+
+
+def _genres(args) -> int:
+    dist = _open().genre_distribution()
+    if args.json:
+        print_json(dist)
+        return 0
+    total = sum(dist.values()) or 1
+    for genre, n in dist.items():
+        print(f"{genre:<12} {n:6d}  {n / total:5.1%}  " + "#" * int(round(40 * n / total)))
+    return 0
+
+
+def _prune(args) -> int:
+    n = _open().prune()
+    print(f"removed {n} missing tracks")
+    return 0

@@ -1,0 +1,392 @@
+"""The library database: one SQLite file (sqlite-utils, WAL), schema versioned by PRAGMA user_version.
+
+Schema (version 1):
+    folders(id, path UNIQUE, added_at, watch)
+        music folders the user added.
+    tracks(id, path UNIQUE, folder_id, size, mtime, fingerprint, duration, format, codec,
+           sample_rate, channels, title, artist, album, album_artist, tag_genre, year, track_no,
+           has_cover, first_seen, last_seen, missing)
+        one row per audio file seen. `fingerprint` identifies the audio data (see fingerprint.py)
+        so a moved file keeps its analysis; `missing` is 1 once the file has vanished.
+    models(name PRIMARY KEY, classes JSON, source, source_sha256, added_at)
+        every model that analysed something here.
+    analyses(track_id, model, probs, top_genre, top_prob, window_starts, window_probs, embedding,
+             embedding_std, dense, n_windows, analysed_at, analysis_seconds; PK (track_id, model))
+        one per track and model. Vectors are little-endian float32 blobs: probs [C] (mean over
+        windows), window_starts [n] (seconds), window_probs [n*C], embedding / embedding_std [32]
+        (mean / std over windows of the penultimate layer), dense [416] (mean pooled last dense
+        block).
+    errors(path PRIMARY KEY, track_id, reason, detail, size, mtime, at)
+        files that could not be analysed; reason is a short code (undecodable, empty, too_short,
+        silent, unreadable, vanished), detail one line for the user.
+    map_points(model, track_id, x, y, cluster; PK (model, track_id)),
+    clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres; PK (model, cluster)),
+    map_fits(model PRIMARY KEY, method, params, n_tracks, fitted_at)
+        the map and clusters, per model.
+    meta(key PRIMARY KEY, value)
+        data_version: bumped whenever analyses change (a cache key for derived data).
+
+Paths are stored as text; a name that is not valid UTF-8 is kept reversibly (see fspath.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import sqlite_utils
+
+from .fspath import display_path, to_db
+
+SCHEMA_VERSION = 1
+
+_V1 = """
+CREATE TABLE IF NOT EXISTS folders (
+    id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, added_at REAL, watch INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS tracks (
+    id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, folder_id INTEGER, size INTEGER, mtime REAL,
+    fingerprint TEXT, duration REAL, format TEXT, codec TEXT, sample_rate INTEGER, channels INTEGER,
+    title TEXT, artist TEXT, album TEXT, album_artist TEXT, tag_genre TEXT, year INTEGER,
+    track_no INTEGER, has_cover INTEGER DEFAULT 0, first_seen REAL, last_seen REAL,
+    missing INTEGER DEFAULT 0);
+CREATE INDEX IF NOT EXISTS tracks_fingerprint ON tracks(fingerprint);
+CREATE INDEX IF NOT EXISTS tracks_artist ON tracks(artist);
+CREATE TABLE IF NOT EXISTS models (
+    name TEXT PRIMARY KEY, classes TEXT, source TEXT, source_sha256 TEXT, added_at REAL);
+CREATE TABLE IF NOT EXISTS analyses (
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE, model TEXT NOT NULL,
+    probs BLOB, top_genre TEXT, top_prob REAL, window_starts BLOB, window_probs BLOB,
+    embedding BLOB, embedding_std BLOB, dense BLOB, n_windows INTEGER, analysed_at REAL,
+    analysis_seconds REAL, PRIMARY KEY (track_id, model));
+CREATE INDEX IF NOT EXISTS analyses_model ON analyses(model);
+CREATE TABLE IF NOT EXISTS errors (
+    path TEXT PRIMARY KEY, track_id INTEGER, reason TEXT, detail TEXT, size INTEGER, mtime REAL, at REAL);
+CREATE TABLE IF NOT EXISTS map_points (
+    model TEXT NOT NULL, track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    x REAL, y REAL, cluster INTEGER, PRIMARY KEY (model, track_id));
+CREATE TABLE IF NOT EXISTS clusters (
+    model TEXT NOT NULL, cluster INTEGER NOT NULL, name TEXT, size INTEGER, top_genres TEXT,
+    top_artists TEXT, top_tag_genres TEXT, PRIMARY KEY (model, cluster));
+CREATE TABLE IF NOT EXISTS map_fits (
+    model TEXT PRIMARY KEY, method TEXT, params TEXT, n_tracks INTEGER, fitted_at REAL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+# Forward migrations: MIGRATIONS[i] takes the schema from version i to i + 1.
+MIGRATIONS = [_V1]
+
+TRACK_FIELDS = ("folder_id", "size", "mtime", "fingerprint", "duration", "format", "codec", "sample_rate",
+                "channels", "title", "artist", "album", "album_artist", "tag_genre", "year", "track_no",
+                "has_cover", "first_seen", "last_seen", "missing")
+SORTABLE = {"title", "artist", "album", "duration", "top_genre", "top_prob", "cluster", "status", "path", "tag_genre", "year"}
+
+
+class LibraryError(Exception):
+    """The database cannot be used (locked, disk full, damaged); message is for the user."""
+
+
+def f32(blob: bytes | None) -> np.ndarray | None:
+    return None if blob is None else np.frombuffer(blob, dtype="<f4")
+
+
+def blob(array) -> bytes:
+    return np.ascontiguousarray(np.asarray(array, dtype="<f4")).tobytes()
+
+
+def _active_model() -> str | None:
+    from app.home import model_store
+
+    return model_store().active_name()
+
+
+class Library:
+    def __init__(self, path: str | Path | None = None, timeout: float = 10.0) -> None:
+        if path is None:
+            from app.home import library_path
+
+            path = library_path()
+        self.path = Path(path)
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise LibraryError(explain(e, self.path)) from None
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise LibraryError(f"{self.path} was written by a newer Cratedigger (schema {version}); please upgrade")
+        for v in range(version, SCHEMA_VERSION):
+            with self.db.conn:
+                self.db.conn.executescript(MIGRATIONS[v])
+                self.db.execute(f"PRAGMA user_version = {v + 1}")
+
+    def transaction(self):
+        """`with lib.transaction():` commits on success, rolls back on error."""
+        return self.db.conn
+
+    def _model(self, model: str | None) -> str | None:
+        return model or _active_model()
+
+    # -- folders
+    def add_folder(self, path: str | Path) -> int:
+        p = to_db(Path(path).expanduser().resolve())
+        with self.db.conn:
+            self.db.execute("INSERT OR IGNORE INTO folders(path, added_at) VALUES (?, ?)", [p, time.time()])
+        return self.db.execute("SELECT id FROM folders WHERE path = ?", [p]).fetchone()[0]
+
+    def remove_folder(self, path: str | Path) -> None:
+        p = to_db(Path(path).expanduser().resolve())
+        with self.db.conn:
+            self.db.execute("DELETE FROM folders WHERE path = ?", [p])
+
+    def folders(self) -> list[dict]:
+        return list(self.db.query("SELECT * FROM folders ORDER BY path"))
+
+    def set_folder_watch(self, path: str | Path, watch: bool) -> None:
+        with self.db.conn:
+            self.db.execute("UPDATE folders SET watch = ? WHERE path = ?", [int(watch), to_db(Path(path))])
+
+    # -- writes
+    def upsert_track(self, path: str | Path, **fields: Any) -> int:
+        p = to_db(path)
+        unknown = set(fields) - set(TRACK_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown track fields {sorted(unknown)}")
+        now = time.time()
+        row = self.db.execute("SELECT id FROM tracks WHERE path = ?", [p]).fetchone()
+        with self.db.conn:
+            if row:
+                if fields:
+                    sets = ", ".join(f"{k} = ?" for k in fields)
+                    self.db.execute(f"UPDATE tracks SET {sets} WHERE id = ?", [*fields.values(), row[0]])
+                return row[0]
+            fields.setdefault("first_seen", now)
+            fields.setdefault("last_seen", now)
+            cols = ", ".join(["path", *fields])
+            marks = ", ".join("?" for _ in range(len(fields) + 1))
+            cur = self.db.execute(f"INSERT INTO tracks({cols}) VALUES ({marks})", [p, *fields.values()])
+            return cur.lastrowid
+
+    def save_analysis(self, track_id: int, model: str, window_starts, window_probs, embeddings, dense,
+                      seconds: float, classes: list[str] | None = None) -> None:
+        """Store one track's analysis (replacing any earlier one for this model)."""
+        window_probs = np.asarray(window_probs, dtype=np.float32)
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        dense = np.asarray(dense, dtype=np.float32)
+        probs = window_probs.mean(axis=0)
+        classes = classes or self.classes(model)
+        top = int(probs.argmax())
+        with self.db.conn:
+            self.db.execute(
+                "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts,"
+                " window_probs, embedding, embedding_std, dense, n_windows, analysed_at, analysis_seconds)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [track_id, model, blob(probs), classes[top] if classes else str(top), float(probs[top]),
+                 blob(window_starts), blob(window_probs), blob(embeddings.mean(axis=0)),
+                 blob(embeddings.std(axis=0)), blob(dense.mean(axis=0) if dense.ndim == 2 else dense),
+                 len(window_probs), time.time(), float(seconds)])
+            self.db.execute("DELETE FROM errors WHERE track_id = ?", [track_id])
+            self._bump()
+
+    def record_error(self, path: str | Path, reason: str, detail: str, track_id: int | None = None,
+                     size: int | None = None, mtime: float | None = None) -> None:
+        with self.db.conn:
+            self.db.execute("INSERT OR REPLACE INTO errors(path, track_id, reason, detail, size, mtime, at)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?)", [to_db(path), track_id, reason, detail, size, mtime, time.time()])
+
+    def clear_error(self, path: str | Path) -> None:
+        with self.db.conn:
+            self.db.execute("DELETE FROM errors WHERE path = ?", [to_db(path)])
+
+    def ensure_model(self, manifest) -> None:
+        with self.db.conn:
+            self.db.execute("INSERT OR REPLACE INTO models(name, classes, source, source_sha256, added_at)"
+                            " VALUES (?, ?, ?, ?, COALESCE((SELECT added_at FROM models WHERE name = ?), ?))",
+                            [manifest.name, json.dumps(manifest.classes), manifest.source, manifest.source_sha256,
+                             manifest.name, time.time()])
+
+    def classes(self, model: str) -> list[str]:
+        row = self.db.execute("SELECT classes FROM models WHERE name = ?", [model]).fetchone()
+        return json.loads(row[0]) if row else []
+
+    def _bump(self) -> None:
+        self.db.execute("INSERT INTO meta(key, value) VALUES ('data_version', '1') ON CONFLICT(key)"
+                        " DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+    def data_version(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- reads
+    def _filter(self, search: str | None) -> tuple[str, list]:
+        if not search:
+            return "", []
+        where, params = [], []
+        for word in search.split():
+            like = f"%{word}%"
+            where.append("(t.title LIKE ? OR t.artist LIKE ? OR t.album LIKE ? OR t.tag_genre LIKE ?"
+                         " OR a.top_genre LIKE ? OR t.path LIKE ?)")
+            params += [like] * 6
+        return " AND ".join(where), params
+
+    def _rows_sql(self, model: str | None, search: str | None) -> tuple[str, list]:
+        cond, params = self._filter(search)
+        sql = (
+            "FROM tracks t"
+            " LEFT JOIN analyses a ON a.track_id = t.id AND a.model = ?"
+            " LEFT JOIN map_points m ON m.track_id = t.id AND m.model = ?"
+            " LEFT JOIN clusters c ON c.model = m.model AND c.cluster = m.cluster"
+            " LEFT JOIN errors e ON e.track_id = t.id"
+        )
+        if cond:
+            sql += " WHERE " + cond
+        return sql, [model, model, *params]
+
+    def count_tracks(self, search: str | None = None, model: str | None = None) -> int:
+        sql, params = self._rows_sql(self._model(model), search)
+        return self.db.execute("SELECT COUNT(*) " + sql, params).fetchone()[0]
+
+    def track_rows(self, offset: int = 0, limit: int = 100, sort: str = "artist", descending: bool = False,
+                   search: str | None = None, model: str | None = None) -> list[dict]:
+        if sort not in SORTABLE:
+            raise ValueError(f"cannot sort by {sort!r}")
+        sql, params = self._rows_sql(self._model(model), search)
+        order = "DESC" if descending else "ASC"
+        key = {"status": "status", "top_genre": "a.top_genre", "top_prob": "a.top_prob", "cluster": "m.cluster"}.get(sort, f"t.{sort}")
+        collate = " COLLATE NOCASE" if sort in {"title", "artist", "album", "path", "tag_genre", "top_genre"} else ""
+        rows = self.db.execute(
+            "SELECT t.id, t.path, t.title, t.artist, t.album, t.duration, t.tag_genre, a.top_genre, a.top_prob,"
+            " m.cluster, c.name AS cluster_name,"
+            " CASE WHEN t.missing THEN 'missing' WHEN a.track_id IS NOT NULL THEN 'analysed'"
+            " WHEN e.path IS NOT NULL THEN 'error' ELSE 'pending' END AS status "
+            + sql + f" ORDER BY {key} IS NULL, {key}{collate} {order}, t.id LIMIT ? OFFSET ?",
+            [*params, limit, offset]).fetchall()
+        cols = ["id", "path", "title", "artist", "album", "duration", "tag_genre", "top_genre", "top_prob",
+                "cluster", "cluster_name", "status"]
+        out = []
+        for r in rows:
+            d = dict(zip(cols, r))
+            d["display_path"] = display_path(d["path"])
+            out.append(d)
+        return out
+
+    def track(self, track_id: int) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM tracks WHERE id = ?", [track_id]))
+        return rows[0] if rows else None
+
+    def track_by_path(self, path: str | Path) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM tracks WHERE path = ?", [to_db(path)]))
+        return rows[0] if rows else None
+
+    def tracks(self, ids: Iterable[int]) -> dict[int, dict]:
+        ids = list(ids)
+        out: dict[int, dict] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(f"SELECT * FROM tracks WHERE id IN ({marks})", chunk):
+                out[row["id"]] = row
+        return out
+
+    def analysis(self, track_id: int, model: str | None = None) -> dict | None:
+        model = self._model(model)
+        rows = list(self.db.query("SELECT * FROM analyses WHERE track_id = ? AND model = ?", [track_id, model]))
+        if not rows:
+            return None
+        r = rows[0]
+        classes = self.classes(model)
+        n = r["n_windows"] or 1
+        window_probs = f32(r["window_probs"])
+        return {
+            "model": model,
+            "classes": classes,
+            "probs": f32(r["probs"]),
+            "top_genre": r["top_genre"],
+            "top_prob": r["top_prob"],
+            "window_starts": f32(r["window_starts"]),
+            "window_probs": window_probs.reshape(n, -1) if window_probs is not None else None,
+            "embedding": f32(r["embedding"]),
+            "embedding_std": f32(r["embedding_std"]),
+            "dense": f32(r["dense"]),
+            "analysed_at": r["analysed_at"],
+            "analysis_seconds": r["analysis_seconds"],
+        }
+
+    def embeddings(self, model: str | None = None, kind: str = "embedding") -> tuple[np.ndarray, np.ndarray]:
+        """(track ids, float32 matrix) of one stored vector kind, for tracks that are not missing."""
+        if kind not in {"embedding", "embedding_std", "dense", "probs"}:
+            raise ValueError(f"unknown vector kind {kind!r}")
+        model = self._model(model)
+        rows = self.db.execute(
+            f"SELECT a.track_id, a.{kind} FROM analyses a JOIN tracks t ON t.id = a.track_id"
+            " WHERE a.model = ? AND NOT t.missing ORDER BY a.track_id", [model]).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
+        return ids, matrix.astype(np.float32)
+
+    def errors(self) -> list[dict]:
+        return [dict(r, display_path=display_path(r["path"]))
+                for r in self.db.query("SELECT path, track_id, reason, detail, at FROM errors ORDER BY reason, path")]
+
+    def status(self, model: str | None = None) -> dict:
+        model = self._model(model)
+        one = lambda sql, p=(): self.db.execute(sql, list(p)).fetchone()[0]  # noqa: E731
+        return {
+            "tracks": one("SELECT COUNT(*) FROM tracks WHERE NOT missing"),
+            "missing": one("SELECT COUNT(*) FROM tracks WHERE missing"),
+            "folders": one("SELECT COUNT(*) FROM folders"),
+            "active_model": model,
+            "analysed": {r[0]: r[1] for r in self.db.execute(
+                "SELECT a.model, COUNT(*) FROM analyses a JOIN tracks t ON t.id = a.track_id"
+                " WHERE NOT t.missing GROUP BY a.model ORDER BY a.model")},
+            "pending": one("SELECT COUNT(*) FROM tracks t WHERE NOT t.missing AND NOT EXISTS"
+                           " (SELECT 1 FROM analyses a WHERE a.track_id = t.id AND a.model = ?)"
+                           " AND NOT EXISTS (SELECT 1 FROM errors e WHERE e.path = t.path)", [model]) if model else None,
+            "errors": {r[0]: r[1] for r in self.db.execute("SELECT reason, COUNT(*) FROM errors GROUP BY reason ORDER BY reason")},
+        }
+
+    def genre_distribution(self, model: str | None = None) -> dict[str, int]:
+        model = self._model(model)
+        return {r[0]: r[1] for r in self.db.execute(
+            "SELECT a.top_genre, COUNT(*) FROM analyses a JOIN tracks t ON t.id = a.track_id"
+            " WHERE a.model = ? AND NOT t.missing GROUP BY a.top_genre ORDER BY COUNT(*) DESC, a.top_genre", [model])}
+
+    def prune(self) -> int:
+        """Delete missing tracks (and, by cascade, their analyses and map points)."""
+        with self.db.conn:
+            n = self.db.execute("DELETE FROM tracks WHERE missing").rowcount
+            self.db.execute("DELETE FROM errors WHERE track_id IS NOT NULL AND track_id NOT IN (SELECT id FROM tracks)")
+            self._bump()
+        return n
+
+
+def explain(e: sqlite3.Error, path: Path | str) -> str:
+    text = str(e)
+    if "locked" in text or "busy" in text:
+        return f"the library database {path} is locked by another program (is Cratedigger already running?)"
+    if "disk is full" in text or "database or disk is full" in text:
+        return f"the disk holding {path} is full; free some space and scan again (nothing already saved is lost)"
+    if "malformed" in text or "not a database" in text:
+        return f"the library database {path} is damaged ({text})"
+    if "unable to open" in text or "readonly" in text:
+        return f"cannot write the library database {path} ({text})"
+    return f"library database error: {text}"
