@@ -201,3 +201,22 @@ def test_full_disk_stops_cleanly_keeping_committed_work(gtzan_model, music, monk
     assert lib.status()["analysed"] == {"bbnn-gtzan-fold5": 1}
     assert lib.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert scan(lib, None, workers=0).analysed == 2
+
+
+def test_tracks_sharing_an_intro_are_not_taken_for_copies(gtzan_model, tmp_path):
+    import numpy as np
+
+    intro = synth("chords", 5.0)
+    folder = tmp_path / "album"
+    folder.mkdir()
+    write_audio(folder / "a.flac", np.concatenate([intro, synth("noise", 20.0, seed=1)]))
+    write_audio(folder / "b.flac", np.concatenate([intro, synth("clicks", 20.0, seed=2)]))
+    shutil.copy(folder / "a.flac", folder / "a-copy.flac")
+    lib = Library()
+    scan(lib, [folder], workers=0)
+    fps = {os.path.basename(r["path"]): r["fingerprint"] for r in lib.db.query("SELECT path, fingerprint FROM tracks")}
+    assert fps["a.flac"] == fps["a-copy.flac"] != fps["b.flac"]
+    a = lib.analysis(lib.track_by_path(folder / "a.flac")["id"])["probs"]
+    b = lib.analysis(lib.track_by_path(folder / "b.flac")["id"])["probs"]
+    copy = lib.analysis(lib.track_by_path(folder / "a-copy.flac")["id"])["probs"]
+    assert np.array_equal(a, copy) and not np.allclose(a, b)

@@ -1,0 +1,172 @@
+"""Benchmark: scanning a library end to end.
+
+    python bench/scan.py [--tracks 40] [--minutes 4] [--workers N]      # speed, stages, RSS, rescan
+    python bench/scan.py --rescan-10k                                    # unchanged 10k-track rescan
+    python bench/scan.py --sweep [--music DIR]                           # windows vs agreement
+
+Generated tracks (mixed mp3/flac/ogg/opus/m4a, each a sequence of different textures) are cached
+in bench/out/. The model is the authors' GTZAN fold 5 from ../shared (or --model-file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+FORMATS = ["mp3", "flac", "ogg", "opus", "m4a"]
+KINDS = ["tones", "noise", "clicks", "chords"]
+
+
+def make_library(folder: Path, n: int, minutes: float) -> Path:
+    from audio_factory import synth, write_audio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    seconds = minutes * 60
+    for i in range(n):
+        path = folder / f"track{i:04d}.{FORMATS[i % len(FORMATS)]}"
+        if path.exists():
+            continue
+        rng = np.random.default_rng(i)
+        parts, total = [], 0.0
+        while total < seconds:
+            length = float(min(rng.uniform(20, 60), seconds - total))
+            parts.append(synth(KINDS[int(rng.integers(len(KINDS)))], length, seed=i * 100 + len(parts)))
+            total += length
+        write_audio(path, np.concatenate(parts), tags={"title": f"Track {i}", "artist": f"Artist {i % 7}"})
+        print(f"\rgenerating {i + 1}/{n}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return folder
+
+
+def fresh_home(model_file: Path) -> Path:
+    home = Path(tempfile.mkdtemp(prefix="cratedigger-bench-"))
+    os.environ["CRATEDIGGER_HOME"] = str(home)
+    from app.home import model_store
+
+    model_store().import_file(model_file)
+    return home
+
+
+def peak_rss_mb() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
+def run_scan(folder: Path, policy="default", workers=None):
+    from app.library.db import Library
+    from app.library.scanner import scan
+
+    lib = Library()
+    try:
+        return scan(lib, [folder], policy=policy, workers=workers), lib
+    finally:
+        pass
+
+
+def bench_speed(args, model_file: Path) -> None:
+    folder = make_library(REPO / "bench" / "out" / f"lib-{args.tracks}x{args.minutes:g}min", args.tracks, args.minutes)
+    fresh_home(model_file)
+    summary, lib = run_scan(folder, workers=args.workers)
+    own, children = peak_rss_mb()
+    print(f"\nfirst scan: {summary.analysed} tracks of {args.minutes:g} min, {summary.windows} windows, "
+          f"{summary.errors} errors in {summary.seconds:.1f} s = {summary.analysed / summary.seconds:.2f} tracks/s")
+    print("time per stage (summed over processes; decode and mel run in parallel with inference):")
+    for stage, seconds in summary.stage_seconds.items():
+        print(f"  {stage:<10} {seconds:7.2f} s  {1000 * seconds / max(summary.analysed, 1):7.1f} ms/track")
+    print(f"peak RSS: main {own:.0f} MB, largest worker {children:.0f} MB")
+    t = time.perf_counter()
+    again, _ = run_scan(folder, workers=args.workers)
+    print(f"second scan of the unchanged library: {time.perf_counter() - t:.2f} s "
+          f"({again.skipped} unchanged, {again.analysed} analysed)")
+
+
+def bench_rescan_10k(args, model_file: Path) -> None:
+    """10,000 real (tiny) files, all already analysed: how long does an unchanged rescan take?"""
+    from audio_factory import synth, write_audio
+
+    from app.library.db import Library
+    from app.library.fspath import to_db
+
+    folder = REPO / "bench" / "out" / "lib-10k-tiny"
+    template = None
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(10_000):
+        path = folder / f"{i // 500:02d}" / f"t{i:05d}.wav"
+        if path.exists():
+            continue
+        path.parent.mkdir(exist_ok=True)
+        if template is None:
+            template = write_audio(folder / "template.wav", synth("tones", 0.05)).read_bytes()
+        path.write_bytes(template)
+    (folder / "template.wav").unlink(missing_ok=True)
+    fresh_home(model_file)
+    lib = Library()
+    lib.add_folder(folder)
+    from app.home import model_store
+
+    manifest = model_store().active()
+    lib.ensure_model(manifest)
+    probs = np.full((1, 10), 0.1, np.float32)
+    now = time.time()
+    files = sorted(folder.rglob("*.wav"))
+    with lib.db.conn:
+        for i, p in enumerate(files):
+            st = p.stat()
+            cur = lib.db.execute("INSERT INTO tracks(path, size, mtime, fingerprint, first_seen, last_seen, missing)"
+                                 " VALUES (?, ?, ?, ?, ?, ?, 0)", [to_db(p), st.st_size, st.st_mtime, f"fp{i}", now, now])
+            lib.db.execute("INSERT INTO analyses(track_id, model, probs, top_genre, top_prob, n_windows)"
+                           " VALUES (?, ?, ?, 'blues', 0.1, 1)", [cur.lastrowid, manifest.name, probs.tobytes()])
+    from app.library.scanner import scan
+
+    t = time.perf_counter()
+    summary = scan(lib, None, workers=0)
+    print(f"rescan of an unchanged {len(files)}-track library: {time.perf_counter() - t:.2f} s "
+          f"({summary.skipped} unchanged, {summary.analysed} analysed)")
+
+
+def bench_sweep(args, model_file: Path) -> None:
+    folder = Path(args.music) if args.music else make_library(
+        REPO / "bench" / "out" / f"lib-{args.tracks}x{args.minutes:g}min", args.tracks, args.minutes)
+    results = {}
+    for policy in ["all", 1, 2, 3, 5]:
+        fresh_home(model_file)
+        summary, lib = run_scan(folder, policy=policy, workers=args.workers)
+        tops = {r["path"]: r["top_genre"] for r in lib.track_rows(limit=100_000) if r["top_genre"]}
+        results[policy] = (summary, tops)
+    reference = results["all"][1]
+    print(f"\n{'windows':<8} {'tracks/s':>9} {'windows/track':>14} {'top genre = all-windows':>24}")
+    for policy, (summary, tops) in results.items():
+        agree = np.mean([tops.get(p) == g for p, g in reference.items()]) if reference else float("nan")
+        print(f"{str(policy):<8} {summary.analysed / summary.seconds:9.2f} {summary.windows / max(summary.analysed, 1):14.1f} {agree:24.0%}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="scan benchmark")
+    ap.add_argument("--tracks", type=int, default=40)
+    ap.add_argument("--minutes", type=float, default=4.0)
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--model-file", type=Path, default=REPO.parent / "shared/bbnn/authors-weights/gtzan_fold5.hdf5")
+    ap.add_argument("--rescan-10k", action="store_true")
+    ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--music", help="a folder of real music for --sweep")
+    args = ap.parse_args()
+    if args.rescan_10k:
+        bench_rescan_10k(args, args.model_file)
+    elif args.sweep:
+        bench_sweep(args, args.model_file)
+    else:
+        bench_speed(args, args.model_file)
+
+
+if __name__ == "__main__":
+    main()
