@@ -230,6 +230,11 @@ class Library:
         self.db.execute("INSERT INTO meta(key, value) VALUES ('data_version', '1') ON CONFLICT(key)"
                         " DO UPDATE SET value = CAST(value AS INTEGER) + 1")
 
+    def touch(self) -> None:
+        """Mark the analyses as changed (caches of derived data rebuild)."""
+        with self.db.conn:
+            self._bump()
+
     def data_version(self) -> int:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
         return int(row[0]) if row else 0

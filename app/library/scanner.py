@@ -285,6 +285,8 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
                     chunk = ids[i:i + 900]
                     db.execute(f"UPDATE tracks SET missing = 1 WHERE id IN ({','.join('?' * len(chunk))})", chunk)
             summary.missing = len(ids)
+            if ids or summary.moved:
+                library.touch()
         except sqlite3.Error as e:
             raise LibraryError(explain(e, library.path)) from None
     summary.seconds = time.perf_counter() - t_start

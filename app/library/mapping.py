@@ -1,0 +1,249 @@
+"""The map and the clusters: UMAP 2-D coordinates and HDBSCAN (or KMeans) clusters, per model.
+
+A fit standardises the chosen representation (statistics kept with the fit), reduces it with
+UMAP to 2-D for the map and to 10-D for clustering (both from one shared nearest-neighbour
+graph), and clusters the 10-D points with scikit-learn's HDBSCAN (noise points join their
+nearest cluster) or KMeans with a chosen k. Every cluster is named from its dominant predicted
+genres, its most common artist and its most common tag genre. Results go to the map_points,
+clusters and map_fits tables. Seeded: the same library gives the same map.
+
+Tracks analysed after a fit are placed with the fitted reducers' `transform` and the nearest
+cluster centre, without refitting, as long as they are fewer than a fifth of the fitted ones;
+`refit=True` (or more new tracks) fits everything again. The fitted reducers are derived,
+locally produced objects kept with joblib under the data home's cache/ (never model weights).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .vectors import DEFAULT_KIND, raw_matrix
+
+SEED = 42
+CLUSTER_DIMS = 10
+REFIT_FRACTION = 0.2
+Progress = Callable[[str, float], None]
+
+
+class MapCancelled(Exception):
+    pass
+
+
+def _standardise(raw: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    x = (raw - mean) / std
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def reduce(x: np.ndarray, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """(2-D map coordinates, 10-D clustering space, fitted reducers)."""
+    import umap
+    from umap.umap_ import nearest_neighbors
+
+    n = len(x)
+    if n < 6:  # too few for UMAP: a line is an honest map of a handful of tracks
+        coords = np.stack([np.arange(n, dtype=np.float32), np.zeros(n, np.float32)], axis=1)
+        return coords, x, (None, None)
+    k = min(15, n - 1)
+    knn = nearest_neighbors(x, k, "cosine", {}, False, np.random.RandomState(seed))
+    common = dict(n_neighbors=k, metric="cosine", random_state=seed, precomputed_knn=knn, low_memory=True)
+    epochs = 200 if n <= 10_000 else 120
+    layout = umap.UMAP(n_components=2, min_dist=0.1, n_epochs=epochs, **common)
+    coords = layout.fit_transform(x)
+    dims = min(CLUSTER_DIMS, n - 2)
+    space_model = umap.UMAP(n_components=dims, min_dist=0.0, n_epochs=epochs // 2, **common)
+    space = space_model.fit_transform(x)
+    return coords.astype(np.float32), space.astype(np.float32), (layout, space_model)
+
+
+def cluster(space: np.ndarray, method: str = "hdbscan", k: int | None = None, seed: int = SEED) -> np.ndarray:
+    """Cluster labels 0..m-1 for every point (HDBSCAN noise joins its nearest cluster)."""
+    n = len(space)
+    if n == 0:
+        return np.zeros(0, int)
+    if method == "kmeans":
+        from sklearn.cluster import KMeans
+
+        k = max(1, min(k or 8, n))
+        return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(space)
+    if method != "hdbscan":
+        raise ValueError(f"unknown clustering method {method!r}: hdbscan or kmeans")
+    from sklearn.cluster import HDBSCAN
+
+    if n < 5:
+        return np.zeros(n, int)
+    labels = HDBSCAN(min_cluster_size=max(5, min(60, n // 40)), min_samples=5).fit_predict(space)
+    if (labels < 0).all():
+        return np.zeros(n, int)
+    centres = centroids(space, labels)
+    noise = labels < 0
+    if noise.any():
+        labels[noise] = nearest_centre(space[noise], centres)
+    return labels
+
+
+def centroids(space: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    m = int(labels.max()) + 1
+    return np.stack([space[labels == c].mean(axis=0) if (labels == c).any() else np.full(space.shape[1], np.inf)
+                     for c in range(m)])
+
+
+def nearest_centre(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    d = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+    return d.argmin(axis=1)
+
+
+def name_clusters(labels: np.ndarray, probs: np.ndarray, classes: list[str], artists: list, tag_genres: list) -> dict[int, dict]:
+    """Per cluster: name, size, top genres (mean probability), top artists and tag genres."""
+    out = {}
+    for c in sorted(set(int(x) for x in labels)):
+        members = np.flatnonzero(labels == c)
+        mean = probs[members].mean(axis=0)
+        order = np.argsort(-mean)
+        top_genres = [(classes[i], round(float(mean[i]), 3)) for i in order[:3]]
+        arts = Counter(a for a in (artists[i] for i in members) if a).most_common(3)
+        tags = Counter(t.lower() for t in (tag_genres[i] for i in members) if t).most_common(3)
+        name = top_genres[0][0] if top_genres[1][1] < 0.5 * top_genres[0][1] else f"{top_genres[0][0]} / {top_genres[1][0]}"
+        if arts and arts[0][1] >= max(2, 0.5 * len(members)):
+            name += f" · {arts[0][0]}"
+        elif tags and tags[0][1] >= max(2, 0.3 * len(members)):
+            name += f" · {tags[0][0]}"
+        out[c] = {"name": name, "size": len(members), "top_genres": top_genres,
+                  "top_artists": [list(a) for a in arts], "top_tag_genres": [list(t) for t in tags]}
+    return out
+
+
+def _fit_file(library, model: str) -> Path:
+    from app.home import cache_dir
+
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model)
+    return cache_dir() / f"map-{safe}.joblib"
+
+
+def build_map(library, model: str | None = None, refit: bool = False, method: str = "hdbscan", k: int | None = None,
+              progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+              kind: str = DEFAULT_KIND) -> dict:
+    """Fit (or extend) the map and clusters of a model; returns a summary."""
+    import joblib
+
+    model = library._model(model)
+    if not model:
+        raise ValueError("no active model")
+    t0 = time.perf_counter()
+    step = progress or (lambda stage, fraction: None)
+
+    def check() -> None:
+        if should_stop and should_stop():
+            raise MapCancelled()
+
+    ids, raw = raw_matrix(library, model, kind)
+    if not len(ids):
+        return {"model": model, "tracks": 0, "clusters": 0, "placed": 0, "refit": False, "seconds": 0.0}
+    fit_path = _fit_file(library, model)
+    fit = None
+    if not refit and fit_path.exists():
+        try:
+            fit = joblib.load(fit_path)
+        except Exception:
+            fit = None
+    mapped = {r[0] for r in library.db.execute("SELECT track_id FROM map_points WHERE model = ?", [model])}
+    new = np.array([i not in mapped for i in ids])
+    same_setup = fit is not None and fit.get("kind") == kind and fit.get("method") == method and fit.get("k") == k
+    incremental = same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) \
+        and len(mapped) > 0
+    if same_setup and not new.any() and len(mapped) == len(ids):
+        return {"model": model, "tracks": len(ids), "clusters": len(fit["centres"]), "placed": 0, "refit": False,
+                "seconds": time.perf_counter() - t0}
+    probs_ids, probs = library.embeddings(model, "probs")
+    classes = library.classes(model)
+    meta = {r[0]: (r[1], r[2]) for r in library.db.execute("SELECT id, artist, tag_genre FROM tracks")}
+    if incremental:
+        step("placing new tracks", 0.2)
+        x = _standardise(raw[new], fit["mean"], fit["std"])
+        coords = fit["layout"].transform(x).astype(np.float32)
+        space = fit["space_model"].transform(x).astype(np.float32)
+        labels = nearest_centre(space, fit["centres"])
+        check()
+        rows = [(model, int(i), float(c[0]), float(c[1]), int(label)) for i, c, label in zip(ids[new], coords, labels)]
+        with library.db.conn:
+            library.db.conn.executemany("INSERT OR REPLACE INTO map_points(model, track_id, x, y, cluster) VALUES (?, ?, ?, ?, ?)", rows)
+        all_labels = dict(library.db.execute("SELECT track_id, cluster FROM map_points WHERE model = ?", [model]).fetchall())
+        labels_all = np.array([all_labels.get(int(i), -1) for i in ids])
+        _store_clusters(library, model, labels_all, ids, probs_ids, probs, classes, meta)
+        step("done", 1.0)
+        return {"model": model, "tracks": len(ids), "clusters": len(fit["centres"]), "placed": int(new.sum()),
+                "refit": False, "seconds": time.perf_counter() - t0}
+
+    step("reducing", 0.05)
+    mean, std = raw.mean(axis=0), raw.std(axis=0) + 1e-6
+    x = _standardise(raw, mean, std)
+    check()
+    coords, space, (layout, space_model) = reduce(x)
+    check()
+    step("clustering", 0.8)
+    labels = cluster(space, method, k)
+    centres = centroids(space, labels)
+    check()
+    step("saving", 0.9)
+    with library.db.conn:
+        library.db.execute("DELETE FROM map_points WHERE model = ?", [model])
+        library.db.conn.executemany("INSERT INTO map_points(model, track_id, x, y, cluster) VALUES (?, ?, ?, ?, ?)",
+                               [(model, int(i), float(c[0]), float(c[1]), int(lab)) for i, c, lab in zip(ids, coords, labels)])
+        library.db.execute("INSERT OR REPLACE INTO map_fits(model, method, params, n_tracks, fitted_at) VALUES (?, ?, ?, ?, ?)",
+                           [model, method, json.dumps({"k": k, "kind": kind, "seed": SEED}), len(ids), time.time()])
+    _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta)
+    try:
+        joblib.dump({"kind": kind, "method": method, "k": k, "mean": mean, "std": std, "layout": layout,
+                     "space_model": space_model, "centres": centres}, fit_path)
+    except Exception:
+        fit_path.unlink(missing_ok=True)  # the map is saved; only incremental placement is lost
+    step("done", 1.0)
+    return {"model": model, "tracks": len(ids), "clusters": int(labels.max()) + 1, "placed": len(ids), "refit": True,
+            "seconds": time.perf_counter() - t0}
+
+
+def _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta) -> None:
+    pos = {int(i): n for n, i in enumerate(probs_ids)}
+    keep = labels >= 0
+    p = probs[[pos[int(i)] for i in ids[keep]]]
+    artists = [meta.get(int(i), (None, None))[0] for i in ids[keep]]
+    tags = [meta.get(int(i), (None, None))[1] for i in ids[keep]]
+    named = name_clusters(labels[keep], p, classes, artists, tags)
+    with library.db.conn:
+        library.db.execute("DELETE FROM clusters WHERE model = ?", [model])
+        library.db.conn.executemany(
+            "INSERT INTO clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(model, c, d["name"], d["size"], json.dumps(d["top_genres"]), json.dumps(d["top_artists"]),
+              json.dumps(d["top_tag_genres"])) for c, d in named.items()])
+
+
+def map_points(library, model: str | None = None) -> dict:
+    """ids, x, y, cluster (numpy arrays) and top_genre, artist, title (lists) of every mapped track."""
+    model = library._model(model)
+    rows = library.db.execute(
+        "SELECT m.track_id, m.x, m.y, m.cluster, a.top_genre, t.artist, t.title FROM map_points m"
+        " JOIN tracks t ON t.id = m.track_id AND NOT t.missing"
+        " LEFT JOIN analyses a ON a.track_id = m.track_id AND a.model = m.model"
+        " WHERE m.model = ? ORDER BY m.track_id", [model]).fetchall()
+    return {"ids": np.array([r[0] for r in rows], dtype=np.int64), "x": np.array([r[1] for r in rows], np.float32),
+            "y": np.array([r[2] for r in rows], np.float32), "cluster": np.array([r[3] for r in rows], np.int64),
+            "top_genre": [r[4] for r in rows], "artist": [r[5] for r in rows], "title": [r[6] for r in rows]}
+
+
+def clusters(library, model: str | None = None) -> list[dict]:
+    model = library._model(model)
+    return [{"cluster": r["cluster"], "name": r["name"], "size": r["size"], "top_genres": json.loads(r["top_genres"]),
+             "top_artists": json.loads(r["top_artists"]), "top_tag_genres": json.loads(r["top_tag_genres"])}
+            for r in library.db.query("SELECT * FROM clusters WHERE model = ? ORDER BY size DESC, cluster", [model])]
+
+
+def cluster_tracks(library, cluster_id: int, model: str | None = None) -> list[dict]:
+    model = library._model(model)
+    return list(library.db.query(
+        "SELECT t.* FROM map_points m JOIN tracks t ON t.id = m.track_id WHERE m.model = ? AND m.cluster = ?"
+        " AND NOT t.missing ORDER BY t.artist, t.album, t.track_no, t.title", [model, cluster_id]))

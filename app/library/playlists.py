@@ -1,0 +1,51 @@
+"""M3U8 playlists: UTF-8, #EXTINF with duration and "artist - title", absolute or relative paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .fspath import display_path, from_db
+
+
+def m3u8_text(tracks: list[dict], base: Path | None = None) -> str:
+    """The playlist text; paths relative to `base` when given (and on the same drive)."""
+    lines = ["#EXTM3U"]
+    for t in tracks:
+        path = from_db(t["path"])
+        seconds = int(round(t.get("duration") or -1))
+        artist, title = t.get("artist"), t.get("title")
+        label = f"{artist} - {title}" if artist and title else (title or Path(display_path(t["path"])).stem)
+        lines.append(f"#EXTINF:{seconds},{label}")
+        if base is not None:
+            try:
+                path = os.path.relpath(path, base)
+            except ValueError:
+                pass
+        lines.append(os.fsencode(path).decode("utf-8", "replace"))
+    return "\n".join(lines) + "\n"
+
+
+def write_m3u8(tracks: list[dict], out_path: str | Path, relative: bool = False) -> Path:
+    out = Path(out_path)
+    text = m3u8_text(tracks, out.resolve().parent if relative else None)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def read_m3u8(path: str | Path) -> list[tuple[str, int, str]]:
+    """(path, seconds, label) per entry; relative paths resolved against the playlist's folder."""
+    entries, info = [], (-1, "")
+    base = Path(path).resolve().parent
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("#EXTINF:"):
+            secs, _, label = line[8:].partition(",")
+            info = (int(secs), label)
+        elif line and not line.startswith("#"):
+            p = Path(line)
+            entries.append((str(p if p.is_absolute() else (base / p).resolve()), *info))
+            info = (-1, "")
+    return entries

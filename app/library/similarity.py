@@ -1,0 +1,116 @@
+""""More like this": cosine similarity over the stored track representations.
+
+`rank` is the pure maths (scores, exclusions, diversity); `similar` reads the library.
+Diversity (0..1) re-ranks with maximal marginal relevance: each next pick trades its similarity
+to the seeds against its similarity to what was already picked; any diversity above 0 also drops
+near-duplicates (cosine > 0.98 to a pick) and never lets one artist play twice in a row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .vectors import DEFAULT_KIND, vector_index
+
+NEAR_DUPLICATE = 0.98
+
+
+def query_vector(matrix: np.ndarray, seed_rows: np.ndarray) -> np.ndarray:
+    q = matrix[seed_rows].mean(axis=0)
+    return q / max(float(np.linalg.norm(q)), 1e-12)
+
+
+def rank(matrix: np.ndarray, seed_rows: np.ndarray, n: int, allowed: np.ndarray | None = None,
+         diversity: float = 0.0, artists: list | None = None) -> list[tuple[int, float]]:
+    """Top-n rows by cosine to the seeds' mean: [(row, score)]. `allowed`: boolean mask."""
+    q = query_vector(matrix, seed_rows)
+    scores = matrix @ q
+    mask = np.ones(len(scores), bool) if allowed is None else allowed.copy()
+    mask[seed_rows] = False
+    candidates = np.flatnonzero(mask)
+    if len(candidates) == 0 or n <= 0:
+        return []
+    if diversity <= 0:
+        k = min(n, len(candidates))
+        top = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(r), float(scores[r])) for r in top]
+    pool_size = min(len(candidates), max(10 * n, 200))
+    pool = candidates[np.argpartition(-scores[candidates], pool_size - 1)[:pool_size]]
+    pool = pool[np.argsort(-scores[pool], kind="stable")]
+    picked: list[int] = []
+    max_sim = np.full(len(pool), -1.0, dtype=np.float32)
+    lam = 1.0 - min(max(diversity, 0.0), 1.0)
+    alive = np.ones(len(pool), bool)
+    while len(picked) < n and alive.any():
+        value = lam * scores[pool] - (1 - lam) * np.maximum(max_sim, 0)
+        value[~alive] = -np.inf
+        if artists is not None and picked:
+            last = artists[picked[-1]]
+            if last:
+                same = np.array([artists[r] == last for r in pool]) & alive
+                if (alive & ~same).any():
+                    value[same] = -np.inf
+        best = int(np.argmax(value))
+        row = int(pool[best])
+        picked.append(row)
+        alive[best] = False
+        sims = matrix[pool] @ matrix[row]
+        max_sim = np.maximum(max_sim, sims)
+        alive &= sims <= NEAR_DUPLICATE
+    return [(r, float(scores[r])) for r in picked]
+
+
+def similar(library, seeds: list[int], n: int = 20, model: str | None = None, exclude_artist: bool = False,
+            exclude_album: bool = False, genres: list[str] | None = None, clusters: list[int] | None = None,
+            diversity: float = 0.0, kind: str = DEFAULT_KIND) -> list[dict]:
+    """Tracks most like the seed tracks: [{id, path, score, artist, title, album, genre}]."""
+    model = library._model(model)
+    index = vector_index(library, model, kind)
+    if not len(index.ids):
+        return []
+    seed_rows = index.rows(seeds)
+    meta = _metadata(library, model, index)
+    allowed = np.ones(len(index.ids), bool)
+    if exclude_artist:
+        seed_artists = {meta["artist"][r] for r in seed_rows if meta["artist"][r]}
+        allowed &= np.array([a not in seed_artists for a in meta["artist"]])
+    if exclude_album:
+        seed_albums = {meta["album"][r] for r in seed_rows if meta["album"][r]}
+        allowed &= np.array([a not in seed_albums for a in meta["album"]])
+    if genres:
+        wanted = set(genres)
+        allowed &= np.array([g in wanted for g in meta["genre"]])
+    if clusters:
+        wanted_c = set(clusters)
+        allowed &= np.array([c in wanted_c for c in meta["cluster"]])
+    ranked = rank(index.matrix, seed_rows, n, allowed, diversity, meta["artist"])
+    rows = library.tracks(int(index.ids[r]) for r, _ in ranked)
+    out = []
+    for r, score in ranked:
+        track = rows[int(index.ids[r])]
+        out.append({"id": track["id"], "path": track["path"], "score": round(score, 4), "artist": track["artist"],
+                    "title": track["title"], "album": track["album"], "genre": meta["genre"][r],
+                    "duration": track["duration"]})
+    return out
+
+
+_meta_cache: dict[tuple, tuple[int, dict]] = {}
+
+
+def _metadata(library, model: str, index) -> dict:
+    """artist, album, predicted genre and cluster per row of the index (cached per data version)."""
+    key = (str(library.path), model)
+    version = (index.version, library.db.execute("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM map_points").fetchone())
+    cached = _meta_cache.get(key)
+    if cached and cached[0] == version and len(cached[1]["artist"]) == len(index.ids):
+        return cached[1]
+    info = {r[0]: r[1:] for r in library.db.execute(
+        "SELECT t.id, t.artist, t.album, a.top_genre, m.cluster FROM tracks t"
+        " JOIN analyses a ON a.track_id = t.id AND a.model = ?"
+        " LEFT JOIN map_points m ON m.track_id = t.id AND m.model = ?", [model, model])}
+    rows = [info.get(int(i), (None, None, None, None)) for i in index.ids]
+    meta = {"artist": [r[0] for r in rows], "album": [r[1] for r in rows],
+            "genre": [r[2] for r in rows], "cluster": [r[3] for r in rows]}
+    _meta_cache[key] = (version, meta)
+    return meta

@@ -1,0 +1,82 @@
+"""The map and clusters: known groups recovered, seeded, new tracks placed without refitting, CLI."""
+
+import json
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score
+
+from app.cli import main
+from app.library import mapping
+from app.library.playlists import read_m3u8
+from library_factory import grouped_library
+
+MODEL = "test-model"
+
+
+def test_map_clusters_names_seeding_and_incremental_placement(tmp_path, capsys, monkeypatch):
+    lib, truth = grouped_library(groups=4, per_group=30)
+    summary = mapping.build_map(lib, MODEL)
+    assert summary["refit"] and summary["tracks"] == 120
+    pts = mapping.map_points(lib, MODEL)
+    labels = [truth[int(i)] for i in pts["ids"]]
+    assert adjusted_rand_score(labels, pts["cluster"]) > 0.95
+    named = mapping.clusters(lib, MODEL)
+    assert len(named) == 4 and sum(c["size"] for c in named) == 120
+    genres = {c["name"].split(" ")[0] for c in named}
+    assert genres == {"blues", "classical", "country", "disco"}
+    assert all(c["top_tag_genres"][0][0].startswith("tag") for c in named)
+
+    # seeded: a refit of the same library gives the same map
+    again = mapping.build_map(lib, MODEL, refit=True)
+    pts2 = mapping.map_points(lib, MODEL)
+    assert again["refit"] and np.allclose(pts["x"], pts2["x"]) and np.array_equal(pts["cluster"], pts2["cluster"])
+
+    # unchanged: nothing to do
+    assert mapping.build_map(lib, MODEL)["placed"] == 0
+
+    # a few new tracks are placed with the fitted reducer, next to their group
+    rng = np.random.default_rng(5)
+    ref_ids = [i for i, g in truth.items() if g == 2][:3]
+    for k in range(5):
+        tid = lib.upsert_track(f"/music/new/{k}.mp3", title=f"New {k}", artist="Newcomer")
+        a = lib.analysis(ref_ids[k % 3], MODEL)
+        emb = a["embedding"][None] + 0.05 * rng.normal(size=(2, 32))
+        lib.save_analysis(tid, MODEL, [0, 30], np.repeat(a["probs"][None], 2, 0), np.abs(emb),
+                          np.repeat(a["dense"][None], 2, 0), 0.1)
+        truth[tid] = 2
+    placed = mapping.build_map(lib, MODEL)
+    assert not placed["refit"] and placed["placed"] == 5
+    pts3 = mapping.map_points(lib, MODEL)
+    cluster_of = dict(zip(pts3["ids"].tolist(), pts3["cluster"].tolist()))
+    group2 = {cluster_of[i] for i in ref_ids}
+    assert len(group2) == 1 and all(cluster_of[t] in group2 for t in truth if truth[t] == 2)
+
+    # KMeans with a chosen k
+    km = mapping.build_map(lib, MODEL, method="kmeans", k=4)
+    assert km["clusters"] == 4 and km["refit"]
+    assert adjusted_rand_score([truth[int(i)] for i in mapping.map_points(lib, MODEL)["ids"]],
+                               mapping.map_points(lib, MODEL)["cluster"]) > 0.95
+
+    # the CLI, against the same data home, with this model active
+    monkeypatch.setattr("app.library.db._active_model", lambda: MODEL)
+    assert main(["clusters", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)  # back to HDBSCAN: a refit over all 125 tracks
+    assert len(found) >= 4 and sum(c["size"] for c in found) == 125
+    first = lib.track(ref_ids[0])["path"]
+    monkeypatch.setattr("app.cli.similar_cmd._ids", lambda library, paths: [library.track_by_path(p)["id"] for p in paths])
+    assert main(["similar", "--json", "-n", "5", "--exclude-artist", first]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert len(results) == 5 and set(results[0]) == {"path", "score", "artist", "title", "genre"}
+    assert all(r["genre"] == "country" and r["artist"] != lib.track(ref_ids[0])["artist"] for r in results)
+    playlist = tmp_path / "cluster.m3u8"
+    pts4 = mapping.map_points(lib, MODEL)
+    cluster_of = dict(zip(pts4["ids"].tolist(), pts4["cluster"].tolist()))
+    cluster_id = cluster_of[ref_ids[0]]
+    assert main(["export-m3u", "--cluster", str(cluster_id), str(playlist)]) == 0
+    assert capsys.readouterr().out.startswith("wrote ")
+    assert len(read_m3u8(playlist)) == sum(1 for c in cluster_of.values() if c == cluster_id)
+    other = [i for i, g in truth.items() if g == 0][0]
+    assert main(["path", "--steps", "4", "--json", "--m3u", str(tmp_path / "p.m3u8"), first, lib.track(other)["path"]]) == 0
+    walked = json.loads(capsys.readouterr().out)
+    assert walked[0]["path"] == first and walked[-1]["path"] == lib.track(other)["path"]
+    assert len(read_m3u8(tmp_path / "p.m3u8")) >= 2
