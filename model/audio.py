@@ -93,7 +93,14 @@ def _short(e: Exception) -> str:
 
 def probe(path: str | os.PathLike) -> AudioInfo:
     """Container facts without decoding the whole file."""
-    container = _open(path)
+    try:
+        container = _open(path)
+    except UndecodableAudio:
+        info = _sf_info(path)
+        if info is None:
+            raise
+        return AudioInfo(duration=info.frames / info.samplerate, sample_rate=info.samplerate, channels=info.channels,
+                         codec=info.subtype.lower(), container=info.format.lower(), bit_rate=None)
     with container:
         stream = container.streams.audio[0]
         duration = container.duration / 1_000_000 if container.duration else 0.0
@@ -197,6 +204,32 @@ def _decode_native(container, path, start: float, duration: float | None) -> tup
     return samples, rate, span_start
 
 
+def _sf_info(path):
+    """libsndfile's view of a file FFmpeg refused (some valid Ogg Vorbis files), or None."""
+    try:
+        import soundfile
+
+        return soundfile.info(str(path))
+    except Exception:
+        return None
+
+
+def _sf_decode(path, start: float, duration: float | None) -> tuple[np.ndarray, int, float]:
+    import soundfile
+
+    try:
+        with soundfile.SoundFile(str(path)) as f:
+            rate = f.samplerate
+            step = rate // math.gcd(rate, TARGET_SR)
+            first = int(math.floor(max(start, 0.0) * rate / step)) * step
+            f.seek(min(first, f.frames))
+            frames = -1 if duration is None else int(math.ceil(duration * rate)) + step
+            data = f.read(frames, dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as e:
+        raise UndecodableAudio(path, f"decoding failed ({_short(e)})") from None
+    return data.mean(axis=1), rate, first / rate
+
+
 def _resample(samples: np.ndarray, rate: int) -> np.ndarray:
     if rate == TARGET_SR or samples.size == 0:
         return samples.astype(np.float32, copy=False)
@@ -212,8 +245,15 @@ def decode_span(path: str | os.PathLike, start: float = 0.0, duration: float | N
     """
     lead = min(_RESAMPLE_MARGIN_S, start)
     tail = None if duration is None else duration + lead + _RESAMPLE_MARGIN_S
-    with _open(path) as container:
-        native, rate, actual = _decode_native(container, path, start - lead, tail)
+    try:
+        container = _open(path)
+    except UndecodableAudio:
+        if _sf_info(path) is None:
+            raise
+        native, rate, actual = _sf_decode(path, start - lead, tail)
+    else:
+        with container:
+            native, rate, actual = _decode_native(container, path, start - lead, tail)
     out = _resample(native, rate)
     # the span's first sample is sample round(start * 22050) of a decode from the file's start
     skip = max(0, int(round(start * TARGET_SR)) - int(round(actual * TARGET_SR)))

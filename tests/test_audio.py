@@ -106,3 +106,30 @@ def test_truncated_file_keeps_what_decodes(tmp_path):
     cut.write_bytes(data[: len(data) // 2])
     wave = decode_span(cut)
     assert 8 * 22050 < len(wave) < 12 * 22050
+
+
+def test_files_ffmpeg_refuses_fall_back_to_libsndfile(tmp_path, monkeypatch):
+    """Some valid Ogg Vorbis files (seen in Debian's hyperrogue-music) are refused by FFmpeg."""
+    import soundfile
+
+    from model import audio
+
+    path = tmp_path / "refused.ogg"
+    soundfile.write(path, np.stack([synth("tones", 12.0, seed=4)] * 2, axis=1), 22050, format="OGG", subtype="VORBIS")
+    expected = decode_span(path, 3.0, 4.0)
+
+    def refuse(p):
+        raise UndecodableAudio(p, "not a recognised audio file (Invalid data found when processing input)")
+
+    monkeypatch.setattr(audio, "_open", refuse)
+    info = probe(path)
+    assert info.duration == pytest.approx(12.0, abs=0.01) and info.codec == "vorbis"
+    fallback = decode_span(path, 3.0, 4.0)
+    assert len(fallback) == len(expected)
+    assert np.abs(fallback - expected).max() < 0.02
+    waves, _ = decode_windows(path, [0.0], 661_794)
+    assert waves.shape == (1, 661_794)
+    fake = tmp_path / "fake.ogg"
+    fake.write_bytes(b"OggS" + bytes(4000))
+    with pytest.raises(UndecodableAudio):
+        probe(fake)

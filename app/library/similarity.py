@@ -72,18 +72,15 @@ def similar(library, seeds: list[int], n: int = 20, model: str | None = None, ex
     seed_rows = index.rows(seeds)
     meta = _metadata(library, model, index)
     allowed = np.ones(len(index.ids), bool)
-    if exclude_artist:
-        seed_artists = {meta["artist"][r] for r in seed_rows if meta["artist"][r]}
-        allowed &= np.array([a not in seed_artists for a in meta["artist"]])
-    if exclude_album:
-        seed_albums = {meta["album"][r] for r in seed_rows if meta["album"][r]}
-        allowed &= np.array([a not in seed_albums for a in meta["album"]])
+    for field, wanted in (("artist", exclude_artist), ("album", exclude_album)):
+        if wanted:
+            codes = meta[f"{field}_code"]
+            seed_codes = codes[seed_rows]
+            allowed &= ~np.isin(codes, seed_codes[seed_codes >= 0])
     if genres:
-        wanted = set(genres)
-        allowed &= np.array([g in wanted for g in meta["genre"]])
+        allowed &= np.isin(np.asarray(meta["genre"], dtype=object), list(genres))
     if clusters:
-        wanted_c = set(clusters)
-        allowed &= np.array([c in wanted_c for c in meta["cluster"]])
+        allowed &= np.isin(meta["cluster_code"], list(clusters))
     ranked = rank(index.matrix, seed_rows, n, allowed, diversity, meta["artist"])
     rows = library.tracks(int(index.ids[r]) for r, _ in ranked)
     out = []
@@ -112,5 +109,11 @@ def _metadata(library, model: str, index) -> dict:
     rows = [info.get(int(i), (None, None, None, None)) for i in index.ids]
     meta = {"artist": [r[0] for r in rows], "album": [r[1] for r in rows],
             "genre": [r[2] for r in rows], "cluster": [r[3] for r in rows]}
+    for field in ("artist", "album"):  # integer codes for vectorised exclusion; -1 = unknown
+        values = meta[field]
+        names = sorted({v for v in values if v})
+        lookup = {v: i for i, v in enumerate(names)}
+        meta[f"{field}_code"] = np.array([lookup.get(v, -1) if v else -1 for v in values], dtype=np.int64)
+    meta["cluster_code"] = np.array([-1 if c is None else c for c in meta["cluster"]], dtype=np.int64)
     _meta_cache[key] = (version, meta)
     return meta

@@ -1,0 +1,82 @@
+"""Benchmark: "more like this" query time on a large generated library.
+
+    python bench/similarity_speed.py [--tracks 100000] [--queries 200]
+
+Builds a library of N tracks with generated embeddings straight in the database, then times
+`similar` (exact numpy search over the cached normalised matrix, with metadata) after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def build(n: int) -> tuple:
+    os.environ["CRATEDIGGER_HOME"] = tempfile.mkdtemp(prefix="cratedigger-simbench-")
+    from app.library.db import Library, blob
+
+    lib = Library()
+
+    class M:
+        name, classes, source, source_sha256 = "bench", [f"g{i}" for i in range(10)], "bench", None
+
+    lib.ensure_model(M)
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(50, 32)) * 2
+    now = time.time()
+    with lib.db.conn:
+        for start in range(0, n, 10_000):
+            rows, analyses = [], []
+            for i in range(start, min(n, start + 10_000)):
+                c = i % 50
+                emb = np.abs(centres[c] + rng.normal(size=32)).astype(np.float32)
+                probs = np.full(10, 0.05, np.float32)
+                probs[c % 10] = 0.55
+                rows.append((i + 1, f"/music/{c}/{i}.mp3", f"Artist {i % 997}", f"Album {i % 4999}", f"Track {i}", 200.0, now))
+                analyses.append((i + 1, "bench", blob(probs), f"g{c % 10}", 0.55, blob(emb), blob(np.abs(rng.normal(size=32)) * 0.1),
+                                 blob(np.zeros(416, np.float32)), 3))
+            lib.db.conn.executemany("INSERT INTO tracks(id, path, artist, album, title, duration, first_seen) VALUES (?,?,?,?,?,?,?)", rows)
+            lib.db.conn.executemany("INSERT INTO analyses(track_id, model, probs, top_genre, top_prob, embedding, embedding_std, dense, n_windows)"
+                                    " VALUES (?,?,?,?,?,?,?,?,?)", analyses)
+        lib._bump()
+    return lib
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tracks", type=int, default=100_000)
+    ap.add_argument("--queries", type=int, default=200)
+    args = ap.parse_args()
+    t = time.perf_counter()
+    lib = build(args.tracks)
+    print(f"built a {args.tracks}-track library in {time.perf_counter() - t:.1f} s")
+    from app.library.similarity import similar
+
+    t = time.perf_counter()
+    similar(lib, [1], n=20, model="bench")
+    print(f"first query (loads and normalises the matrix): {1000 * (time.perf_counter() - t):.0f} ms")
+    rng = np.random.default_rng(1)
+    for label, kwargs in [("plain", {}), ("exclude artist+album", {"exclude_artist": True, "exclude_album": True}),
+                          ("diversity 0.3", {"diversity": 0.3})]:
+        times = []
+        for _ in range(args.queries):
+            seed = int(rng.integers(1, args.tracks + 1))
+            t = time.perf_counter()
+            similar(lib, [seed], n=20, model="bench", **kwargs)
+            times.append(time.perf_counter() - t)
+        times = np.array(times) * 1000
+        print(f"{label:<22} median {np.median(times):6.2f} ms   p95 {np.percentile(times, 95):6.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
