@@ -20,8 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 KINDS = ("embedding", "stats", "dense", "probs", "combined")
-# Chosen by bench/similarity_eval.py on real music (see README): best same-group precision.
-DEFAULT_KIND = "stats"
+# Chosen by bench/similarity_eval.py on 105 real tracks from 5 Debian game-music packages:
+# P@5 / P@10 embedding 0.714 / 0.636, dense 0.720 / 0.623, combined 0.714 / 0.621,
+# stats 0.623 / 0.555, probs 0.499 / 0.469. The 32-d embedding is as good as the 416-d dense
+# features at a thirteenth of the size (and query time).
+DEFAULT_KIND = "embedding"
 
 
 def normalise(matrix: np.ndarray) -> np.ndarray:

@@ -1,11 +1,11 @@
-"""Start the Qt application and the main window."""
+"""Start the Qt application and the main window (or render it to a picture and exit)."""
 
 from __future__ import annotations
 
 import sys
 
 
-def run(screenshot: str | None = None, view: str | None = None) -> int:
+def run(screenshot: str | None = None, view: str | None = None, track: str | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -14,7 +14,10 @@ def run(screenshot: str | None = None, view: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Cratedigger")
     app.setOrganizationName("Cratedigger")
+    app.setStyle("Fusion")  # follows the system palette (light or dark) on every platform
     window = MainWindow()
+    if track:
+        window.open_track(track)
     if view:
         window.show_view(view)
     window.show()
@@ -24,5 +27,5 @@ def run(screenshot: str | None = None, view: str | None = None) -> int:
             window.close()
             app.quit()
 
-        QTimer.singleShot(800, grab)
+        QTimer.singleShot(1500, grab)
     return app.exec()

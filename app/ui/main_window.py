@@ -1,21 +1,332 @@
-"""The main window: toolbar, views, and a status bar with progress. (Shell; views fill in.)"""
+"""The main window: toolbar with search, the views, and a status bar with progress, ETA and
+Cancel for whatever long task runs (scan, map, model download)."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QFileDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QProgressBar, QPushButton,
+                               QStackedWidget, QTabWidget, QToolBar, QWidget)
+
+from app.library.db import Library
+
+from .context import AppContext
+from .folders_view import FoldersView
+from .library_view import LibraryView, export_m3u8
+from .map_view import MapView
+from .model_view import ModelView
+from .similar_view import SimilarView
+from .tasks import format_eta
+from .track_view import TrackView
+from .welcome import WelcomePage
+
+ICON = Path(__file__).resolve().parents[2] / "resources" / "cratedigger.svg"
+VIEWS = ["library", "map", "track", "similar", "folders", "model", "training"]
 
 
 class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
+        self.ctx = AppContext(self)
         self.setWindowTitle("Cratedigger")
-        self.resize(1200, 800)
+        if ICON.exists():
+            self.setWindowIcon(QIcon(str(ICON)))
+        self.setAcceptDrops(True)
+        self._build_toolbar()
+        self.library_view = LibraryView(self.ctx)
+        self.map_view = MapView(self.ctx)
+        self.track_view = TrackView(self.ctx)
+        self.similar_view = SimilarView(self.ctx)
+        self.folders_view = FoldersView(self.ctx)
+        self.model_view = ModelView(self.ctx)
         self.tabs = QTabWidget()
-        self.setCentralWidget(self.tabs)
-        self.tabs.addTab(QLabel("Your library will appear here."), "Library")
-        self.statusBar().showMessage("Ready")
+        for name, view in (("Library", self.library_view), ("Map", self.map_view), ("Track", self.track_view),
+                           ("More like this", self.similar_view), ("Folders", self.folders_view),
+                           ("Model", self.model_view)):
+            self.tabs.addTab(view, name)
+        self.training_view = self._training_tab()
+        if self.training_view is not None:
+            self.tabs.addTab(self.training_view, "Training")
+        self.welcome = WelcomePage(self.ctx)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.tabs)
+        self.setCentralWidget(self.stack)
+        self._build_statusbar()
+        self._wire()
+        self._restore()
+        self._show_start_page()
+
+    # -- construction
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main")
+        bar.setObjectName("main-toolbar")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search title, artist, album, genre…  (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.search.setMaximumWidth(420)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(200)
+        self._search_timer.timeout.connect(lambda: self.library_view.model.set_search(self.search.text()))
+        self.search.textChanged.connect(lambda _: self._search_timer.start())
+        bar.addWidget(self.search)
+        self.act_scan = QAction("Scan", self)
+        self.act_scan.setToolTip("Look for new, changed and removed music (Ctrl+R)")
+        self.act_scan.setShortcut(QKeySequence("Ctrl+R"))
+        self.act_similar = QAction("More like this", self)
+        self.act_similar.setShortcut(QKeySequence("Ctrl+M"))
+        self.act_play = QAction("Play / pause", self)
+        self.act_play.setShortcut(QKeySequence("Ctrl+P"))
+        self.act_add = QAction("Add folder…", self)
+        for action in (self.act_add, self.act_scan, self.act_similar, self.act_play):
+            bar.addAction(action)
+        QShortcut(QKeySequence.StandardKey.Find, self, activated=lambda: (self.search.setFocus(), self.search.selectAll()))
+        QShortcut(QKeySequence(Qt.Key.Key_Space), self, activated=self.ctx.player.toggle)
+
+    def _build_statusbar(self) -> None:
+        status = self.statusBar()
+        self.message = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.setVisible(False)
+        self.eta = QLabel("")
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setVisible(False)
+        self.cancel.clicked.connect(self._cancel)
+        status.addWidget(self.message, 1)
+        status.addPermanentWidget(self.eta)
+        status.addPermanentWidget(self.progress)
+        status.addPermanentWidget(self.cancel)
+
+    def _training_tab(self) -> QWidget | None:
+        try:
+            from .training_tab import TrainingTab
+        except ImportError:
+            return None
+        return TrainingTab(self.ctx)
+
+    def _wire(self) -> None:
+        c = self.ctx
+        self.act_scan.triggered.connect(lambda: self.start_scan([]))
+        self.act_add.triggered.connect(lambda: self.folders_view._add_dialog())
+        self.act_similar.triggered.connect(lambda: self.more_like_this(c.selected))
+        self.act_play.triggered.connect(self._play_selected)
+        self.library_view.more_like_this.connect(self.more_like_this)
+        self.library_view.export_requested.connect(self._export)
+        self.similar_view.export_requested.connect(self._export)
+        self.map_view.playlist_requested.connect(self._export)
+        self.map_view.refit_requested.connect(lambda: self.build_map(refit=True))
+        self.track_view.similar.clicked.connect(lambda: self.more_like_this(c.selected))
+        self.folders_view.scan_requested.connect(self.start_scan)
+        self.model_view.fetch_requested.connect(self.fetch_model)
+        self.model_view.reanalyse_requested.connect(lambda: self.start_scan([]))
+        self.welcome.fetch_requested.connect(self.fetch_model)
+        self.welcome.import_requested.connect(self.model_view._import)
+        self.welcome.start_requested.connect(self._first_scan)
+        c.play_requested.connect(self._play)
+        c.player.notice.connect(self.message.setText)
+        c.model_changed.connect(self._model_changed)
+        c.track_selected.connect(self.library_view.select_track)
+        c.tasks.progress.connect(self._on_progress)
+        c.tasks.started.connect(self._on_started)
+        c.tasks.done.connect(self._on_done)
+        c.tasks.failed.connect(self._on_failed)
+
+    # -- pages and views
+    def _show_start_page(self) -> None:
+        first_run = self.ctx.store.active_name() is None and not self.ctx.library.folders()
+        self.stack.setCurrentWidget(self.welcome if first_run else self.tabs)
 
     def show_view(self, name: str) -> None:
-        for i in range(self.tabs.count()):
-            if self.tabs.tabText(i).lower() == name:
-                self.tabs.setCurrentIndex(i)
+        self.stack.setCurrentWidget(self.tabs)
+        index = VIEWS.index(name)
+        if index < self.tabs.count():
+            self.tabs.setCurrentIndex(index)
+
+    def open_track(self, path: str) -> None:
+        """Select a track by path and fill the track panel and "more like this" for it."""
+        track = self.ctx.library.track_by_path(Path(path).expanduser().resolve())
+        if track is None:
+            self.message.setText(f"{path} is not in the library")
+            return
+        self.ctx.select([track["id"]])
+        self.similar_view.show_for([track["id"]])
+
+    def _model_changed(self) -> None:
+        self.map_view.reload()
+        self.library_view.model.refresh()
+
+    # -- actions
+    def more_like_this(self, ids: list[int]) -> None:
+        if not ids:
+            self.message.setText("Select a track first.")
+            return
+        self.similar_view.show_for(ids)
+        self.show_view("similar")
+
+    def _play_selected(self) -> None:
+        if self.ctx.player.current:
+            self.ctx.player.toggle()
+        elif self.ctx.selected:
+            self._play(self.ctx.selected[0])
+
+    def _play(self, track_id: int) -> None:
+        track = self.ctx.library.track(track_id)
+        if track:
+            self.ctx.player.play(track["path"])
+            self.message.setText(f"Playing {track['title'] or Path(track['path']).name}")
+
+    def _export(self, ids: list[int]) -> None:
+        out = export_m3u8(self, self.ctx, ids)
+        if out:
+            self.message.setText(f"Saved {len(ids)} tracks to {out}")
+
+    def _first_scan(self, folder: str) -> None:
+        if not Path(folder).is_dir():
+            QMessageBox.warning(self, "Cratedigger", f"{folder} is not a folder.")
+            return
+        self.folders_view.add_folders([folder], scan=False)
+        self.stack.setCurrentWidget(self.tabs)
+        self.start_scan([folder])
+
+    def start_scan(self, folders: list[str]) -> None:
+        if self.ctx.store.active_name() is None:
+            self.message.setText("Get a model first (Model tab).")
+            return
+        path = self.ctx.library.path
+
+        def work(report, cancelled):
+            from app.library.scanner import scan
+
+            lib = Library(path)
+            try:
+                def progress(p):
+                    report(p.done, p.total, f"Analysing {Path(p.current).name if p.current else '…'}"
+                                            f" ({p.rate:.1f} tracks/s, {p.errors} errors)")
+                summary = scan(lib, folders or None, progress=progress, should_stop=cancelled)
+                if not summary.cancelled and summary.analysed + summary.moved + summary.missing:
+                    from app.library.mapping import build_map
+
+                    report(0, 0, "Updating the map…")
+                    build_map(lib)
+                return summary
+            finally:
+                lib.close()
+
+        if not self.ctx.tasks.run("scan", work):
+            self.message.setText(f"Busy: {self.ctx.tasks.name} is running.")
+
+    def build_map(self, refit: bool = False) -> None:
+        path = self.ctx.library.path
+
+        def work(report, cancelled):
+            from app.library.mapping import build_map
+
+            lib = Library(path)
+            try:
+                return build_map(lib, refit=refit, progress=lambda stage, f: report(f * 100, 100, stage.capitalize()),
+                                 should_stop=cancelled)
+            finally:
+                lib.close()
+
+        self.ctx.tasks.run("map", work)
+
+    def fetch_model(self, dataset: str, fold: int) -> None:
+        store = self.ctx.store
+
+        def work(report, cancelled):
+            return store.fetch(dataset, fold, progress=lambda d, t: report(d, t or 0, "Downloading the model"),
+                               cancelled=cancelled)
+
+        self.ctx.tasks.run("fetch", work)
+
+    def _cancel(self) -> None:
+        self.ctx.tasks.cancel()
+        self.message.setText("Stopping…")
+
+    # -- task feedback
+    def _on_started(self, name: str) -> None:
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.cancel.setVisible(True)
+        self.message.setText({"scan": "Scanning…", "map": "Computing the map…", "fetch": "Downloading…"}.get(name, name))
+
+    def _on_progress(self, done: float, total: float, message: str, eta: float) -> None:
+        if total > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * done / total))
+            self.progress.setFormat(f"{int(done)}/{int(total)}" if total > 100 or done == int(done) else "%p%")
+        else:
+            self.progress.setRange(0, 0)
+        self.eta.setText(format_eta(eta))
+        if message:
+            self.message.setText(message)
+
+    def _finish_task(self) -> None:
+        self.progress.setVisible(False)
+        self.cancel.setVisible(False)
+        self.eta.setText("")
+
+    def _on_done(self, name: str, result) -> None:
+        self._finish_task()
+        if name == "scan":
+            s = result
+            text = (f"Scan {'stopped' if s.cancelled else 'done'}: {s.analysed} analysed, {s.skipped} unchanged, "
+                    f"{s.errors} errors, {s.missing} missing")
+            self.message.setText(text)
+            self.ctx.library_changed.emit()
+            self.map_view.reload()
+        elif name == "map":
+            self.message.setText(f"Map: {result['tracks']} tracks in {result['clusters']} clusters")
+            self.map_view.reload()
+            self.ctx.library_changed.emit()
+        elif name == "fetch":
+            self.message.setText(f"{result.name} is ready")
+            self.ctx.model_changed.emit()
+
+    def _on_failed(self, name: str, message: str) -> None:
+        self._finish_task()
+        self.message.setText(f"{name} failed: {message}")
+        QMessageBox.warning(self, "Cratedigger", message)
+
+    # -- drag and drop of folders
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        folders = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile() and Path(u.toLocalFile()).is_dir()]
+        if folders:
+            self.folders_view.add_folders(folders)
+            self.show_view("folders")
+
+    # -- state
+    def _restore(self) -> None:
+        s = self.ctx.settings
+        geometry = s.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+        state = s.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        self.tabs.setCurrentIndex(int(s.value("window/tab", 0)))
+
+    def closeEvent(self, event) -> None:
+        if self.ctx.tasks.busy:
+            self.ctx.tasks.cancel()
+            self.message.setText("Stopping…")
+            self.ctx.tasks.wait(60_000)
+        s = self.ctx.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/tab", self.tabs.currentIndex())
+        s.sync()
+        self.ctx.close()
+        super().closeEvent(event)

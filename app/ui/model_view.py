@@ -1,0 +1,116 @@
+"""The Model view: the active model's card, fetching the authors' model, importing a file,
+switching models (then offering to analyse the library with it)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
+                               QMessageBox, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from model.authors_weights import DEFAULT_FOLD
+from model.store import ModelStoreError
+
+from .context import AppContext
+
+FETCH_NOTE = ("The BBNN authors' trained model (about 2.5 MB) is downloaded from their public GitHub repository "
+              "CaifengLiu/music-genre-classification, checked against its known sha256 and converted here.")
+
+
+class ModelView(QWidget):
+    fetch_requested = Signal(str, int)
+    reanalyse_requested = Signal()
+
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.card = QGroupBox("Active model")
+        self.fields = {k: QLabel("") for k in ("name", "classes", "accuracy", "source", "sha256", "input")}
+        form = QFormLayout(self.card)
+        for key, label in (("name", "Name"), ("classes", "Classes"), ("accuracy", "Known accuracy"),
+                           ("source", "Where it came from"), ("sha256", "Source sha256"), ("input", "Input")):
+            self.fields[key].setWordWrap(True)
+            form.addRow(label + ":", self.fields[key])
+        self.models = QListWidget()
+        use = QPushButton("Use selected model")
+        use.clicked.connect(self._use)
+        self.dataset = QComboBox()
+        self.dataset.addItems(["gtzan", "extballroom"])
+        self.fold = QSpinBox()
+        self.fold.setRange(0, 9)
+        self.fold.setValue(DEFAULT_FOLD)
+        fetch = QPushButton("Fetch the authors' model")
+        fetch.clicked.connect(lambda: self.fetch_requested.emit(self.dataset.currentText(), self.fold.value()))
+        importer = QPushButton("Import a file…")
+        importer.clicked.connect(self._import)
+        fetch_row = QHBoxLayout()
+        for w in (QLabel("Data set"), self.dataset, QLabel("Fold"), self.fold, fetch, importer):
+            fetch_row.addWidget(w)
+        fetch_row.addStretch(1)
+        note = QLabel(FETCH_NOTE)
+        note.setWordWrap(True)
+        note.setStyleSheet("color: gray")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.card)
+        layout.addWidget(QLabel("Models on this computer"))
+        layout.addWidget(self.models, 1)
+        layout.addWidget(use)
+        layout.addLayout(fetch_row)
+        layout.addWidget(note)
+        ctx.model_changed.connect(self.reload)
+        self.reload()
+
+    def reload(self) -> None:
+        active = self.ctx.store.active()
+        self.models.clear()
+        for m in self.ctx.store.list():
+            self.models.addItem(("● " if active and m.name == active.name else "   ") + m.name)
+        if active is None:
+            for label in self.fields.values():
+                label.setText("")
+            self.fields["name"].setText("No model yet: fetch the authors' model or import a file.")
+            return
+        metrics = active.metrics
+        acc = metrics.get("test_accuracy", metrics.get("mean_test_accuracy_over_folds"))
+        self.fields["name"].setText(active.name)
+        self.fields["classes"].setText(", ".join(active.classes))
+        self.fields["accuracy"].setText(f"{acc:.1%} ({metrics.get('evaluated_on', '')})" if isinstance(acc, float) else "unknown")
+        self.fields["source"].setText(active.source)
+        self.fields["sha256"].setText(active.source_sha256 or "")
+        spec = active.spec
+        self.fields["input"].setText(f"{spec.n_frames} × {spec.n_mels} log-mel, {spec.clip_seconds:.1f} s at {spec.sample_rate} Hz")
+
+    def _selected_name(self) -> str | None:
+        item = self.models.currentItem()
+        return item.text()[3:].strip() if item else None
+
+    def _use(self) -> None:
+        name = self._selected_name()
+        if not name:
+            return
+        try:
+            self.ctx.store.use(name)
+        except ModelStoreError as e:
+            QMessageBox.warning(self, "Cratedigger", str(e))
+            return
+        self.ctx.model_changed.emit()
+        self.offer_reanalysis()
+
+    def offer_reanalysis(self) -> None:
+        pending = self.ctx.library.status().get("pending") or 0
+        if pending and QMessageBox.question(
+                self, "Analyse the library?",
+                f"{pending} tracks have not been analysed with {self.ctx.model_name}. Analyse them now?"
+        ) == QMessageBox.StandardButton.Yes:
+            self.reanalyse_requested.emit()
+
+    def _import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a model", "", "Models (*.hdf5 *.h5 *.safetensors)")
+        if not path:
+            return
+        try:
+            self.ctx.store.import_file(path)
+        except ModelStoreError as e:
+            QMessageBox.warning(self, "Import failed", f"{e}\n\nNothing was changed.")
+            return
+        self.ctx.model_changed.emit()
+        self.offer_reanalysis()

@@ -1,0 +1,134 @@
+"""The Track panel: tags, cover art, the genre bar chart and the per-window genre timeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from app.library.fspath import display_path, from_db
+from app.library.tags import read_cover
+
+from .context import AppContext
+from .map_view import palette
+
+FIELDS = [("Title", "title"), ("Artist", "artist"), ("Album", "album"), ("Album artist", "album_artist"),
+          ("Tag genre", "tag_genre"), ("Year", "year"), ("Track", "track_no"), ("Duration", "duration"),
+          ("Format", "codec"), ("File", "path")]
+
+
+class TrackView(QWidget):
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.track_id: int | None = None
+        self.heading = QLabel("Select a track in the library or on the map.")
+        self.heading.setStyleSheet("font-size: 16pt; font-weight: 600")
+        self.cover = QLabel("no cover art")
+        self.cover.setFixedSize(220, 220)
+        self.cover.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.cover.setStyleSheet("border: 1px solid palette(mid)")
+        self.values: dict[str, QLabel] = {}
+        form = QFormLayout()
+        for label, key in FIELDS:
+            value = QLabel("")
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setWordWrap(True)
+            self.values[key] = value
+            form.addRow(label + ":", value)
+        tags_box = QGroupBox("Tags")
+        tags_box.setLayout(form)
+        self.play = QPushButton("▶ Play")
+        self.play.clicked.connect(lambda: self.track_id and ctx.play_requested.emit(self.track_id))
+        self.similar = QPushButton("More like this")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.bars = pg.PlotWidget(title="Genres (mean over windows)")
+        self.bars.setBackground(None)
+        self.bars.setMouseEnabled(False, False)
+        self.bars.setMinimumHeight(220)
+        self.timeline = pg.PlotWidget(title="Where in the track it sounds like what")
+        self.timeline.setBackground(None)
+        self.timeline.setMouseEnabled(False, False)
+        self.timeline.setMinimumHeight(220)
+        self.timeline.setLabel("bottom", "time (min)")
+        top = QHBoxLayout()
+        top.addWidget(self.cover)
+        top.addWidget(tags_box, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.play)
+        buttons.addWidget(self.similar)
+        buttons.addWidget(self.status, 1)
+        charts = QGridLayout()
+        charts.addWidget(self.bars, 0, 0)
+        charts.addWidget(self.timeline, 0, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addLayout(top)
+        layout.addLayout(buttons)
+        layout.addLayout(charts, 1)
+        ctx.track_selected.connect(self.show_track)
+
+    def show_track(self, track_id: int) -> None:
+        track = self.ctx.library.track(track_id)
+        if track is None:
+            return
+        self.track_id = track_id
+        name = track["title"] or Path(display_path(track["path"])).name
+        self.heading.setText(" - ".join(x for x in (track["artist"], name) if x))
+        for _, key in FIELDS:
+            value = track.get(key)
+            if key == "path":
+                value = display_path(value)
+            elif key == "duration" and value:
+                value = f"{int(value) // 60}:{int(value) % 60:02d}"
+            self.values[key].setText("" if value is None else str(value))
+        data = read_cover(from_db(track["path"]))
+        pix = QPixmap()
+        if data and pix.loadFromData(data):
+            self.cover.setPixmap(pix.scaled(self.cover.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                            Qt.TransformationMode.SmoothTransformation))
+        else:
+            self.cover.setPixmap(QPixmap())
+            self.cover.setText("no cover art")
+        analysis = self.ctx.library.analysis(track_id)
+        error = self.ctx.library.db.execute("SELECT reason, detail FROM errors WHERE track_id = ?", [track_id]).fetchone()
+        self.bars.clear()
+        self.timeline.clear()
+        if analysis is None:
+            self.status.setText(f"Not analysed: {error[0]} – {error[1]}" if error else
+                                "Not analysed yet with the active model.")
+            return
+        self.status.setText(f"Analysed by {analysis['model']} from {len(analysis['window_starts'])} windows.")
+        self._draw(analysis)
+
+    def _draw(self, analysis: dict) -> None:
+        classes = analysis["classes"]
+        probs = analysis["probs"]
+        colours = palette(len(classes))
+        x = np.arange(len(classes))
+        self.bars.addItem(pg.BarGraphItem(x=x, height=probs, width=0.7, brushes=[pg.mkBrush(*c) for c in colours]))
+        self.bars.getAxis("bottom").setTicks([[(i, c) for i, c in enumerate(classes)]])
+        self.bars.setYRange(0, 1)
+        starts = analysis["window_starts"] / 60.0
+        window_probs = analysis["window_probs"]
+        clip = 661_794 / 22050 / 60.0
+        # stacked areas: each window's probabilities held across its 30 s
+        xs = np.repeat(np.stack([starts, starts + clip], axis=1).ravel(), 1)
+        lower = np.zeros(len(xs))
+        for c, colour in enumerate(colours):
+            upper = lower + np.repeat(window_probs[:, c], 2)
+            lo = pg.PlotDataItem(xs, lower, pen=None)
+            hi = pg.PlotDataItem(xs, upper, pen=None)
+            self.timeline.addItem(lo)
+            self.timeline.addItem(hi)
+            self.timeline.addItem(pg.FillBetweenItem(lo, hi, brush=pg.mkBrush(*colour, 210)))
+            lower = upper
+        legend_items = [(classes[i], colours[i]) for i in np.argsort(-probs)[:4]]
+        self.timeline.setTitle("Where in the track it sounds like what: " +
+                               ", ".join(f"<span style='color: rgb{c}'>■ {name}</span>" for name, c in legend_items))
+        self.timeline.setYRange(0, 1)
