@@ -69,6 +69,8 @@ class _Pending:
     track_id: int
     path: str
     started: float
+    size: int
+    mtime: float
 
 
 def _default_workers() -> int:
@@ -89,6 +91,7 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
     from model.audio import AudioError, probe, require_duration
     from model.windows import window_starts
     from model.inference import Predictor
+    import torch
 
     t_start = time.perf_counter()
     summary = ScanSummary()
@@ -142,6 +145,12 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
                 if not r[4] and r[5] and p not in found_paths and from_db(p).startswith(prefixes)}
 
     predictor = Predictor(model, spec, device=device, precision=precision)
+    n_workers = _default_workers() if workers is None else workers
+    threads_before = torch.get_num_threads()
+    if predictor.device.type == "cpu":
+        # one core per decode worker, the rest to inference: oversubscribed OpenMP threads spin
+        # against the workers and make inference several times slower
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - n_workers))
     batch_windows = batch_windows or (1 if predictor.device.type == "cpu" else 64)
     total = len(todo)
     done = 0
@@ -157,7 +166,6 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
         summary.errors += 1
         library.record_error(path, reason, detail, track_id, size, mtime)
 
-    n_workers = _default_workers() if workers is None else workers
     pool = None
     if n_workers > 0:
         from concurrent.futures import ProcessPoolExecutor
@@ -226,7 +234,7 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
             report(f.path)
             return True
         job = Job(track_id, f.path, starts, spec.to_dict())
-        meta[track_id] = _Pending(track_id, f.path, time.perf_counter())
+        meta[track_id] = _Pending(track_id, f.path, time.perf_counter(), f.size, f.mtime)
         inflight.append(pool.submit(prepare, job) if pool else _Done(prepare(job)))
         return True
 
@@ -254,7 +262,7 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
             for r in ready:
                 p = meta.pop(r.key)
                 if isinstance(r, Failed):
-                    fail(p.track_id, p.path, r.reason, r.detail)
+                    fail(p.track_id, p.path, r.reason, r.detail, p.size, p.mtime)
                 else:
                     n = len(r.mels)
                     stage["decode"] += r.decode_seconds
@@ -277,6 +285,7 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
     finally:
         if pool:
             pool.shutdown(wait=True, cancel_futures=True)
+        torch.set_num_threads(threads_before)
     if not summary.cancelled:
         try:
             ids = [r[1] for r in vanished.values()]
