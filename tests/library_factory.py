@@ -6,11 +6,12 @@ import numpy as np
 
 from app.library.db import Library
 
+MODEL_NAME = "test-model"
 CLASSES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 
 
 class _Manifest:
-    name = "test-model"
+    name = MODEL_NAME
     classes = CLASSES
     source = "test"
     source_sha256 = None

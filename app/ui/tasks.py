@@ -11,7 +11,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 TaskFn = Callable[[Callable[[float, float, str], None], Callable[[], bool]], Any]
 
@@ -70,9 +70,10 @@ class TaskRunner(QObject):
         self._worker = _Worker(fn)
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.run)
+        # bound methods of this (GUI-thread) object: Qt queues the calls to the GUI thread
         self._worker.progress.connect(self._on_progress)
-        self._worker.finished.connect(lambda result: self._finish(result, None))
-        self._worker.failed.connect(lambda message: self._finish(None, message))
+        self._worker.finished.connect(self._on_finished)
+        self._worker.failed.connect(self._on_failed)
         if on_done:
             self._callbacks[name] = on_done
         self._thread.start()
@@ -89,10 +90,19 @@ class TaskRunner(QObject):
             return True
         return self._thread.wait(ms)
 
+    @Slot(float, float, str)
     def _on_progress(self, done: float, total: float, message: str) -> None:
         elapsed = time.monotonic() - self._t0
         eta = (total - done) * elapsed / done if done > 0 and total > done else -1.0
         self.progress.emit(done, total, message, eta)
+
+    @Slot(object)
+    def _on_finished(self, result: Any) -> None:
+        self._finish(result, None)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._finish(None, message)
 
     def _finish(self, result: Any, error: str | None) -> None:
         name = self._name
