@@ -22,6 +22,8 @@ def run(screenshot: str | None = None, view: str | None = None, track: str | Non
         window.show_view(view)
     window.show()
     if screenshot:
+        window.resize(1280, 820)  # the same size every time, whatever was saved
+
         def grab() -> None:
             window.grab().save(screenshot)
             window.close()

@@ -7,6 +7,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QLineEdit,
                                QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from pathlib import Path
+
+from app.library.fspath import display_path
 from app.library.paths import sonic_path
 from app.library.similarity import similar
 
@@ -89,7 +92,7 @@ class SimilarView(QWidget):
                             exclude_album=self.exclude_album.isChecked(), genres=self._list(self.genres.text()),
                             clusters=self._list(self.clusters.text(), int), diversity=self.diversity.value())
         seed = self.ctx.library.track(seeds[0])
-        name = " - ".join(x for x in (seed["artist"], seed["title"]) if x) or "the selection"
+        name = " - ".join(x for x in (seed["artist"], seed["title"] or Path(display_path(seed["path"])).name) if x)
         self.title.setText(f"More like {name}" + (f" and {len(seeds) - 1} more" if len(seeds) > 1 else ""))
         self._fill(self.rows)
         self.ctx.similar_ready.emit(seeds, self.rows)
@@ -97,7 +100,8 @@ class SimilarView(QWidget):
     def _fill(self, rows: list[dict]) -> None:
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            values = ["▶", f"{row['score']:.3f}", row.get("title") or "", row.get("artist") or "", row.get("album") or "",
+            title = row.get("title") or Path(display_path(row["path"])).name
+            values = ["▶", f"{row['score']:.3f}", title, row.get("artist") or "", row.get("album") or "",
                       row.get("genre") or ""]
             for c, value in enumerate(values):
                 item = QTableWidgetItem(value)

@@ -48,10 +48,11 @@ class TrackView(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.bars = pg.PlotWidget(title="Genres (mean over windows)")
+        self._duration: float | None = None
         self.bars.setBackground(None)
         self.bars.setMouseEnabled(False, False)
         self.bars.setMinimumHeight(220)
-        self.timeline = pg.PlotWidget(title="Where in the track it sounds like what")
+        self.timeline = pg.PlotWidget(title="Genre by window")
         self.timeline.setBackground(None)
         self.timeline.setMouseEnabled(False, False)
         self.timeline.setMinimumHeight(220)
@@ -78,6 +79,7 @@ class TrackView(QWidget):
         if track is None:
             return
         self.track_id = track_id
+        self._duration = track["duration"]
         name = track["title"] or Path(display_path(track["path"])).name
         self.heading.setText(" - ".join(x for x in (track["artist"], name) if x))
         for _, key in FIELDS:
@@ -110,25 +112,26 @@ class TrackView(QWidget):
         classes = analysis["classes"]
         probs = analysis["probs"]
         colours = palette(len(classes))
-        x = np.arange(len(classes))
-        self.bars.addItem(pg.BarGraphItem(x=x, height=probs, width=0.7, brushes=[pg.mkBrush(*c) for c in colours]))
-        self.bars.getAxis("bottom").setTicks([[(i, c) for i, c in enumerate(classes)]])
-        self.bars.setYRange(0, 1)
+        order = np.argsort(probs)  # horizontal bars, the strongest genre on top
+        y = np.arange(len(classes))
+        self.bars.addItem(pg.BarGraphItem(x0=0, y=y, height=0.7, width=probs[order],
+                                          brushes=[pg.mkBrush(*colours[i]) for i in order]))
+        self.bars.getAxis("left").setTicks([[(k, classes[i]) for k, i in enumerate(order)]])
+        self.bars.setXRange(0, 1)
+        self.bars.setYRange(-0.6, len(classes) - 0.4)
+        # the timeline: one stacked bar per 30 s window, each genre's share in its colour
         starts = analysis["window_starts"] / 60.0
         window_probs = analysis["window_probs"]
         clip = 661_794 / 22050 / 60.0
-        # stacked areas: each window's probabilities held across its 30 s
-        xs = np.repeat(np.stack([starts, starts + clip], axis=1).ravel(), 1)
-        lower = np.zeros(len(xs))
+        lower = np.zeros(len(starts))
         for c, colour in enumerate(colours):
-            upper = lower + np.repeat(window_probs[:, c], 2)
-            lo = pg.PlotDataItem(xs, lower, pen=None)
-            hi = pg.PlotDataItem(xs, upper, pen=None)
-            self.timeline.addItem(lo)
-            self.timeline.addItem(hi)
-            self.timeline.addItem(pg.FillBetweenItem(lo, hi, brush=pg.mkBrush(*colour, 210)))
+            upper = lower + window_probs[:, c]
+            self.timeline.addItem(pg.BarGraphItem(x0=starts, x1=starts + clip, y0=lower, y1=upper,
+                                                  brush=pg.mkBrush(*colour), pen=None))
             lower = upper
-        legend_items = [(classes[i], colours[i]) for i in np.argsort(-probs)[:4]]
-        self.timeline.setTitle("Where in the track it sounds like what: " +
-                               ", ".join(f"<span style='color: rgb{c}'>■ {name}</span>" for name, c in legend_items))
+        end = max(float(starts.max() + clip), (self._duration or 0) / 60.0)
+        self.timeline.setXRange(0, end)
         self.timeline.setYRange(0, 1)
+        legend_items = [(classes[i], colours[i]) for i in np.argsort(-probs)[:4]]
+        self.timeline.setTitle("Genre by window: " +
+                               "  ".join(f"<span style='color: rgb{c}'>■ {name}</span>" for name, c in legend_items))
