@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from fractions import Fraction
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,8 +88,11 @@ def _open(path: str | os.PathLike):
 
 
 def _short(e: Exception) -> str:
-    text = str(e).split(":")[0] if isinstance(e, OSError) else str(e)
-    return text.strip().splitlines()[0][:120] if text.strip() else type(e).__name__
+    """One readable line: FFmpeg's message without its errno and the repeated file name."""
+    text = getattr(e, "strerror", None) or str(e)
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(text)).split(": '")[0]
+    text = text.strip().splitlines()[0][:120] if text.strip() else type(e).__name__
+    return text[0].lower() + text[1:] if text else text
 
 
 def probe(path: str | os.PathLike) -> AudioInfo:

@@ -238,7 +238,7 @@ def test_screenshot_command_writes_a_picture(gtzan_model, tmp_path):
 
     out = tmp_path / "shot.png"
     result = subprocess.run([sys.executable, "-m", "app", "gui", "--screenshot", str(out), "--view", "model"],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     from PySide6.QtGui import QImage
 

@@ -55,9 +55,15 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.tabs)
         self.setCentralWidget(self.stack)
         self._build_statusbar()
+        self._summary_timer = QTimer(self)  # the standing summary returns a while after a task ends
+        self._summary_timer.setSingleShot(True)
+        self._summary_timer.setInterval(8000)
+        self._summary_timer.timeout.connect(self._update_summary)
         self._wire()
         self._restore()
         self._show_start_page()
+        self.ctx.library_changed.connect(self._summary_timer.start)
+        self.ctx.model_changed.connect(self._summary_timer.start)
 
     # -- construction
     def _build_toolbar(self) -> None:
@@ -108,7 +114,12 @@ class MainWindow(QMainWindow):
             from .training_tab import TrainingTab
         except ImportError:
             return None
-        return TrainingTab(self.ctx)
+        tab = TrainingTab()
+        for name in ("model_activated", "model_changed"):  # "Use this model" in the tab
+            signal = getattr(tab, name, None)
+            if signal is not None:
+                signal.connect(lambda *_: (self.ctx.model_changed.emit(), self.model_view.offer_reanalysis()))
+        return tab
 
     def _wire(self) -> None:
         c = self.ctx
@@ -140,13 +151,33 @@ class MainWindow(QMainWindow):
     # -- pages and views
     def _show_start_page(self) -> None:
         first_run = self.ctx.store.active_name() is None and not self.ctx.library.folders()
-        self.stack.setCurrentWidget(self.welcome if first_run else self.tabs)
+        self._set_page(self.welcome if first_run else self.tabs)
+
+    def _set_page(self, page: QWidget) -> None:
+        self.stack.setCurrentWidget(page)
+        for w in (self.search, self.act_scan, self.act_similar, self.act_play):
+            w.setEnabled(page is self.tabs)
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        """The standing status-bar line when no task runs."""
+        if self.ctx.tasks.busy:
+            return
+        s = self.ctx.library.status()
+        model = s["active_model"]
+        analysed = s["analysed"].get(model, 0) if model else 0
+        errors = sum(s["errors"].values())
+        self.message.setText(f"{s['tracks']} tracks · {analysed} analysed · {errors} errors · "
+                             f"model {model or 'none'}")
 
     def show_view(self, name: str) -> None:
-        self.stack.setCurrentWidget(self.tabs)
+        self._set_page(self.tabs)
         index = VIEWS.index(name)
         if index < self.tabs.count():
             self.tabs.setCurrentIndex(index)
+        else:
+            self.tabs.setCurrentIndex(VIEWS.index("model"))
+            self.message.setText(f"The {name} view is not available in this build.")
 
     def open_track(self, path: str) -> None:
         """Select a track by path and fill the track panel and "more like this" for it."""
@@ -191,7 +222,7 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Cratedigger", f"{folder} is not a folder.")
             return
         self.folders_view.add_folders([folder], scan=False)
-        self.stack.setCurrentWidget(self.tabs)
+        self._set_page(self.tabs)
         self.start_scan([folder])
 
     def start_scan(self, folders: list[str]) -> None:
@@ -271,6 +302,7 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(False)
         self.cancel.setVisible(False)
         self.eta.setText("")
+        self._summary_timer.start()
 
     def _on_done(self, name: str, result) -> None:
         self._finish_task()
@@ -319,6 +351,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(int(s.value("window/tab", 0)))
 
     def closeEvent(self, event) -> None:
+        self._summary_timer.stop()
         if self.ctx.tasks.busy:
             self.ctx.tasks.cancel()
             self.message.setText("Stopping…")

@@ -151,7 +151,7 @@ class MapView(QWidget):
                              data=self.points["ids"].tolist())
         counts = {k: keys.count(k) for k in names}
         for k in names:
-            label = str(k) if by_genre else self.clusters.get(k, {}).get("name", f"cluster {k}")
+            label = str(k) if by_genre else f"[{k}] " + self.clusters.get(k, {}).get("name", f"cluster {k}")
             item = QListWidgetItem(f"■  {label}  ({counts[k]})")
             item.setForeground(pg.mkColor(*colours[k]))
             item.setData(Qt.ItemDataRole.UserRole, k)
