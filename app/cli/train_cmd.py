@@ -1,0 +1,247 @@
+"""`cratedigger train|runs|evaluate`: train BBNN on a folder of class folders or on library labels."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from .progress import fail, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train a genre model (the paper's GTZAN protocol by default)",
+                       description="DATASET is a folder with one subfolder per class (GTZAN, Ballroom, your own), "
+                                   "or 'library' to use the tag genres of your library (see --map).")
+    t.add_argument("dataset", nargs="?", metavar="DATASET")
+    t.add_argument("--protocol", choices=["paper", "filtered", "kfold", "holdout"], default="paper")
+    t.add_argument("--folds", type=int, default=10, help="splits for paper/kfold (default 10)")
+    t.add_argument("--fold", type=int, action="append", dest="only_folds", metavar="K",
+                   help="train only this split (repeatable)")
+    t.add_argument("--epochs", type=int, default=100)
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--lr", type=float, default=0.01)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--valid", type=float, default=0.1, help="holdout validation fraction")
+    t.add_argument("--test", type=float, default=0.1, help="holdout test fraction")
+    t.add_argument("--clip-seconds", type=float, default=None, help="clip length (default: 30.01 s as the paper)")
+    t.add_argument("--bn-momentum", type=float, default=0.01, help="BatchNorm momentum (Keras: 0.01)")
+    t.add_argument("--augment", action="store_true", help="time/frequency masks, time warp, cell dropout")
+    t.add_argument("--from-model", metavar="NAME", help="fine-tune this stored model (new last layer if classes differ)")
+    t.add_argument("--out", metavar="NAME", help="name of the trained model in the store")
+    t.add_argument("--map", metavar="FILE", help="with DATASET 'library': class mapping, lines 'class: tag genre, ...' or JSON")
+    t.add_argument("--min-tracks", type=int, default=10, help="library without --map: tag genres with this many tracks")
+    t.add_argument("--device", help="cpu, cuda, mps (default: best available)")
+    t.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    t.add_argument("--resume", metavar="RUN", help="resume a stopped or killed run (id from 'cratedigger runs')")
+    t.add_argument("--activate", action="store_true", help="make the trained model the active one")
+    t.set_defaults(func=_train)
+
+    r = sub.add_parser("runs", help="list training runs")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=_runs)
+
+    e = sub.add_parser("evaluate", help="test a stored model on a labelled data set")
+    e.add_argument("model", metavar="MODEL")
+    e.add_argument("dataset", metavar="DATASET")
+    e.add_argument("--map", metavar="FILE")
+    e.add_argument("--device")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_evaluate)
+
+
+def load_dataset(spec: str, mapping_file: str | None = None, min_tracks: int = 10):
+    """A folder, or 'library' (tag genres, optionally mapped). Raises DatasetError / LabelError."""
+    from model.train.datasets import from_pairs, scan_folder
+
+    if spec == "library":
+        from app.library.db import Library
+        from app.library.labels import library_pairs, load_mapping
+
+        mapping = load_mapping(mapping_file) if mapping_file else None
+        with Library() as lib:
+            return from_pairs(library_pairs(lib, mapping, min_tracks), "library",
+                              sorted(mapping) if mapping else None)
+    return scan_folder(spec)
+
+
+class _StopFlag:
+    """First Ctrl-C asks the run to stop after the current batch (resumable); a second one aborts."""
+
+    def __init__(self) -> None:
+        self.stop = False
+
+    def __call__(self) -> bool:
+        return self.stop
+
+    def install(self) -> None:
+        def handler(signum, frame):
+            if self.stop:
+                raise KeyboardInterrupt
+            self.stop = True
+            print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
+        signal.signal(signal.SIGINT, handler)
+
+
+class _Bars:
+    def __init__(self) -> None:
+        self.bar = None
+        self.key = None
+
+    def __call__(self, e) -> None:
+        from tqdm import tqdm
+
+        if e.kind in ("cache", "batch"):
+            key = (e.kind, e.fold, e.epoch)
+            if key != self.key:
+                self.close()
+                desc = "mel cache" if e.kind == "cache" else f"fold {e.fold} epoch {e.epoch + 1}/{e.epochs}"
+                self.bar = tqdm(total=e.total, desc=desc, unit="file" if e.kind == "cache" else "batch",
+                                file=sys.stderr, leave=False)
+                self.key = key
+            self.bar.n = e.done
+            self.bar.refresh()
+        elif e.kind == "epoch":
+            self.close()
+            m = e.metrics
+            print(f"fold {e.fold} epoch {m['epoch'] + 1}: loss {m['loss']:.4f} acc {m['acc']:.3f} "
+                  f"val_loss {m['val_loss']:.4f} val_acc {m['val_acc']:.3f} lr {m['lr']:.2e} "
+                  f"({m['seconds']:.1f} s){' *' if m.get('best') else ''}", file=sys.stderr)
+        elif e.kind == "fold":
+            print(f"fold {e.fold}: test accuracy {e.metrics['test_accuracy']:.1%} "
+                  f"(best epoch {e.metrics['best_epoch'] + 1})", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+            self.key = None
+
+
+def _train(args) -> int:
+    from app.home import cache_dir, model_store, models_dir, runs_dir
+    from app.library.labels import LabelError
+    from model.store import ModelStoreError
+    from model.train.datasets import DatasetError
+    from model.train.loop import Run, Stopped, TrainConfig, TrainError, create_run, train_run
+    from model.train.splits import SplitError
+
+    stop, bars = _StopFlag(), _Bars()
+    stop.install()
+    store = model_store()
+    mel_root = cache_dir() / "mels"
+    try:
+        if args.resume:
+            path = runs_dir() / args.resume
+            if not path.is_dir():
+                return fail(f"no run {args.resume!r} (see 'cratedigger runs')")
+            run = Run(path)
+            if run.state().get("status") == "finished":
+                return fail(f"run {run.id} is finished; its report is {run.dir / 'report.json'}")
+            cfg = run.config
+        else:
+            if not args.dataset:
+                return fail("give a DATASET folder (or 'library'), or --resume RUN")
+            if args.out:
+                from model.store import _NAME_OK
+                if not _NAME_OK.match(args.out):
+                    return fail(f"bad model name {args.out!r}: letters, digits, '.', '_' and '-' only")
+                if args.out in store.names():
+                    return fail(f"a model named {args.out!r} exists already; choose another --out")
+            cfg = TrainConfig(protocol=args.protocol, folds=args.folds, only_folds=args.only_folds,
+                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                              valid_frac=args.valid, test_frac=args.test, clip_seconds=args.clip_seconds,
+                              augment=args.augment, from_model=args.from_model, model_name=args.out,
+                              device=args.device, precision=args.precision, bn_momentum=args.bn_momentum)
+        base = None
+        if cfg.from_model:
+            model, manifest = store.load(cfg.from_model)
+            base = (model, manifest.classes)
+        if not args.resume:
+            dataset = load_dataset(args.dataset, args.map, args.min_tracks)
+            print(f"{len(dataset.items)} files in {len(dataset.classes)} classes: {', '.join(dataset.classes)}",
+                  file=sys.stderr)
+            base_spec = store.manifest(cfg.from_model).spec if cfg.from_model else None
+            run = create_run(runs_dir(), mel_root, dataset, cfg, base_spec, bars, stop)
+            skipped = run.dataset.skipped
+            if skipped:
+                bars.close()
+                print(f"skipped {len(skipped)} unreadable file(s):", file=sys.stderr)
+                for s in skipped:
+                    print(f"  {s['path']}: {s['reason']}: {s['detail']}", file=sys.stderr)
+        print(f"run {run.id} ({run.dir})", file=sys.stderr)
+        report = train_run(run, models_dir(), mel_root, bars, stop, base)
+    except Stopped:
+        bars.close()
+        print(f"stopped; resume with: cratedigger train --resume {run.id}" if "run" in locals()
+              else "stopped before the run was created", file=sys.stderr)
+        return 130
+    except (DatasetError, LabelError, SplitError, TrainError, ModelStoreError) as e:
+        bars.close()
+        return fail(str(e))
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    bars.close()
+    if args.activate:
+        store.use(report["model"])
+    print(f"test accuracy {report['test_accuracy']:.1%} over {len(report['folds'])} split(s); "
+          f"model {report['model']!r} saved{' and active' if args.activate else ''}")
+    print(f"report: {run.dir / 'report.json'}")
+    return 0
+
+
+def _runs(args) -> int:
+    from app.home import runs_dir
+    from model.train.loop import list_runs
+
+    runs = [r.summary() for r in list_runs(runs_dir())]
+    if args.json:
+        print_json(runs)
+        return 0
+    if not runs:
+        print("no training runs yet: see 'cratedigger train --help'")
+    for r in runs:
+        acc = f"{r['test_accuracy']:.1%}" if isinstance(r["test_accuracy"], float) else "-"
+        print(f"{r['id']}  {r['status']:<9} {r['protocol']:<8} test {acc:>6}  {r['model'] or ''}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    import time
+
+    from app.home import cache_dir, model_store, runs_dir
+    from app.library.labels import LabelError
+    from model.device import pick_device
+    from model.store import ModelStoreError
+    from model.train.datasets import DatasetError
+    from model.train.evaluate import align_classes, evaluate_on
+    from model.train.mel_cache import MelCache
+    from model.train.report import plot_confusion, write_json
+
+    try:
+        model, manifest = model_store().load(args.model)
+        dataset = load_dataset(args.dataset, args.map)
+        melset = MelCache(cache_dir() / "mels", manifest.spec).build(dataset)
+        keep, labels, unknown = align_classes(melset.dataset, manifest.classes)
+    except (ModelStoreError, DatasetError, LabelError) as e:
+        return fail(str(e))
+    metrics = evaluate_on(model, manifest.classes, [melset.mels[i] for i in keep], labels, pick_device(args.device))
+    metrics.update(model=manifest.name, dataset=dataset.source, skipped=melset.dataset.skipped,
+                   unknown_classes=unknown)
+    out = runs_dir() / "evaluations" / f"{time.strftime('%Y%m%d-%H%M%S')}-{manifest.name}"
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "report.json", metrics)
+    plot_confusion(metrics["confusion"], manifest.classes, out / "confusion.png", f"{manifest.name}: {metrics['accuracy']:.1%}")
+    if args.json:
+        print_json(metrics)
+        return 0
+    for s in melset.dataset.skipped:
+        print(f"skipped {s['path']}: {s['reason']}: {s['detail']}", file=sys.stderr)
+    if unknown:
+        print(f"left out classes the model does not know: {', '.join(unknown)}", file=sys.stderr)
+    print(f"{manifest.name} on {dataset.source}: accuracy {metrics['accuracy']:.1%} ({metrics['n']} files)")
+    for c, m in metrics["per_class"].items():
+        if m["support"]:
+            print(f"  {c:<14} precision {m['precision']:.2f} recall {m['recall']:.2f} f1 {m['f1']:.2f} n {m['support']}")
+    print(f"report: {out / 'report.json'}")
+    return 0
