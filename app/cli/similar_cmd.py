@@ -76,8 +76,17 @@ def _show(results: list[dict], as_json: bool, score_label: str = "score") -> Non
         print(f"{r['score']:6.3f}  {who}  [{r.get('genre') or ''}]  {display_path(r['path'])}")
 
 
-def _similar(args) -> int:
+def _output(results: list[dict], args) -> int:
+    """Print the tracks (or their JSON) and write them as a playlist when --m3u asks."""
     from app.library.playlists import write_m3u8
+
+    _show(results, args.json)
+    if args.m3u:
+        write_m3u8(results, args.m3u)
+    return 0
+
+
+def _similar(args) -> int:
     from app.library.similarity import similar
 
     library = _library()
@@ -87,15 +96,11 @@ def _similar(args) -> int:
         return fail(str(e))
     results = similar(library, ids, n=args.n, exclude_artist=args.exclude_artist, exclude_album=args.exclude_album,
                       genres=args.genre, clusters=args.cluster, diversity=args.diversity)
-    _show(results, args.json)
-    if args.m3u:
-        write_m3u8(results, args.m3u)
-    return 0
+    return _output(results, args)
 
 
 def _path(args) -> int:
     from app.library.paths import sonic_path
-    from app.library.playlists import write_m3u8
 
     library = _library()
     try:
@@ -103,10 +108,7 @@ def _path(args) -> int:
         results = sonic_path(library, a, b, steps=args.steps)
     except (LookupError, ValueError) as e:
         return fail(str(e))
-    _show(results, args.json)
-    if args.m3u:
-        write_m3u8(results, args.m3u)
-    return 0
+    return _output(results, args)
 
 
 def _clusters(args) -> int:
