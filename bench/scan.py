@@ -156,6 +156,8 @@ def bench_sweep(args, model_file: Path) -> None:
 
 
 def main() -> None:
+    import app.library.scanner  # noqa: F401  first, as in the CLI: it sets the OpenMP wait policy before torch loads
+
     ap = argparse.ArgumentParser(description="scan benchmark")
     ap.add_argument("--tracks", type=int, default=40)
     ap.add_argument("--minutes", type=float, default=4.0)

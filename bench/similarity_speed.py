@@ -2,8 +2,9 @@
 
     python bench/similarity_speed.py [--tracks 100000] [--queries 200]
 
-Builds a library of N tracks with generated embeddings straight in the database, then times
-`similar` (exact numpy search over the cached normalised matrix, with metadata) after warm-up.
+Builds a library of N tracks with generated embeddings and dense features (50 groups) straight
+in the database, then times `similar` with the default representation (exact numpy search over
+the cached normalised matrix, with metadata) after warm-up, and `sonic_path`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def build(n: int) -> tuple:
     lib.ensure_model(M)
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(50, 32)) * 2
+    dense_centres = rng.normal(size=(50, 416))
     now = time.time()
     with lib.db.conn:
         for start in range(0, n, 10_000):
@@ -44,7 +46,7 @@ def build(n: int) -> tuple:
                 probs[c % 10] = 0.55
                 rows.append((i + 1, f"/music/{c}/{i}.mp3", f"Artist {i % 997}", f"Album {i % 4999}", f"Track {i}", 200.0, now))
                 analyses.append((i + 1, "bench", blob(probs), f"g{c % 10}", 0.55, blob(emb), blob(np.abs(rng.normal(size=32)) * 0.1),
-                                 blob(np.zeros(416, np.float32)), 3))
+                                 blob(dense_centres[c] + rng.normal(size=416)), 3))
             lib.db.conn.executemany("INSERT INTO tracks(id, path, artist, album, title, duration, first_seen) VALUES (?,?,?,?,?,?,?)", rows)
             lib.db.conn.executemany("INSERT INTO analyses(track_id, model, probs, top_genre, top_prob, embedding, embedding_std, dense, n_windows)"
                                     " VALUES (?,?,?,?,?,?,?,?,?)", analyses)
@@ -64,7 +66,9 @@ def main() -> None:
 
     t = time.perf_counter()
     similar(lib, [1], n=20, model="bench")
-    print(f"first query (loads and normalises the matrix): {1000 * (time.perf_counter() - t):.0f} ms")
+    from app.library.vectors import DEFAULT_KIND
+
+    print(f"first query (loads and normalises the {DEFAULT_KIND!r} matrix): {1000 * (time.perf_counter() - t):.0f} ms")
     rng = np.random.default_rng(1)
     for label, kwargs in [("plain", {}), ("exclude artist+album", {"exclude_artist": True, "exclude_album": True}),
                           ("diversity 0.3", {"diversity": 0.3})]:
@@ -76,6 +80,15 @@ def main() -> None:
             times.append(time.perf_counter() - t)
         times = np.array(times) * 1000
         print(f"{label:<22} median {np.median(times):6.2f} ms   p95 {np.percentile(times, 95):6.2f} ms")
+    from app.library.paths import sonic_path
+
+    times = []
+    for _ in range(max(args.queries // 10, 5)):
+        a, b = (int(x) for x in rng.choice(np.arange(1, args.tracks + 1), 2, replace=False))
+        t = time.perf_counter()
+        sonic_path(lib, a, b, steps=10, model="bench")
+        times.append(time.perf_counter() - t)
+    print(f"{'sonic path, 10 steps':<22} median {1000 * np.median(times):6.2f} ms")
 
 
 if __name__ == "__main__":

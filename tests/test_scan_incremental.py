@@ -49,3 +49,79 @@ def test_an_unreadable_file_gets_a_reason_and_the_scan_goes_on(gtzan_model, tmp_
     assert (os.path.basename(error["path"]), error["reason"]) == ("locked.mp3", "unreadable")
     assert "permission" in error["detail"]
     assert lib.status()["errors"] == {"unreadable": 1}
+
+
+def test_discovery_reports_progress_and_can_be_stopped(gtzan_model, tmp_path, monkeypatch):
+    from app.library import scanner
+
+    music = tmp_path / "music"
+    music.mkdir()
+    for i in range(3):
+        make_track(music / f"t{i}.wav", "tones", 3.0, seed=i)
+    lib = Library()
+    scan(lib, [music], workers=0)
+    monkeypatch.setattr(scanner, "DISCOVER_REPORT_SECONDS", 0.0)
+    (music / "t2.wav").unlink()
+    seen = []
+    stopped = scan(lib, None, workers=0, progress=seen.append, should_stop=lambda: len(seen) >= 1)
+    assert stopped.cancelled and seen[0].stage == "discover" and seen[0].total == 0
+    assert lib.status()["missing"] == 0  # a stopped walk proves nothing about vanished files
+
+    seen.clear()
+    done = scan(lib, None, workers=0, progress=seen.append)
+    assert [p.done for p in seen if p.stage == "discover"] == [1, 2]
+    assert seen[-1].stage == "analyse" and (done.missing, done.skipped) == (1, 2)
+
+
+def test_an_unplugged_drive_keeps_its_tracks_and_says_so(gtzan_model, tmp_path):
+    music = tmp_path / "drive" / "music"
+    music.mkdir(parents=True)
+    make_track(music / "a.ogg", "tones", 4.0, seed=1)
+    make_track(music / "b.flac", "chords", 4.0, seed=2)
+    lib = Library()
+    scan(lib, [music], workers=0)
+    os.rename(tmp_path / "drive", tmp_path / "unplugged")
+    away = scan(lib, None, workers=0)
+    assert (away.missing, away.unreadable_folders, away.discovered) == (0, 1, 0)
+    assert lib.status()["missing"] == 0 and lib.status()["analysed"] == {gtzan_model.name: 2}
+    [error] = lib.errors()
+    assert error["path"] == str(music) and error["reason"] == "unreadable_folder"
+    assert "folder not found" in error["detail"] and "kept" in error["detail"]
+    os.rename(tmp_path / "unplugged", tmp_path / "drive")
+    back = scan(lib, None, workers=0)
+    assert (back.skipped, back.missing, back.unreadable_folders) == (2, 0, 0) and lib.errors() == []
+
+
+def test_deleted_copies_and_deleted_broken_files_are_marked_missing(gtzan_model, tmp_path):
+    music = tmp_path / "music"
+    music.mkdir()
+    make_track(music / "song.ogg", "clicks", 4.0, seed=1)
+    (music / "copy.ogg").write_bytes((music / "song.ogg").read_bytes())
+    make_track(music / "keep.flac", "tones", 4.0, seed=2)
+    (music / "fake.mp3").write_bytes(np.random.default_rng(3).bytes(20_000))
+    lib = Library()
+    first = scan(lib, [music], workers=0)
+    assert (first.analysed, first.errors) == (3, 1)
+    for name in ("song.ogg", "copy.ogg", "fake.mp3"):
+        (music / name).unlink()
+    again = scan(lib, None, workers=0)
+    assert (again.missing, again.skipped) == (3, 1)
+    assert lib.status()["missing"] == 3 and lib.errors() == []
+    assert lib.prune() == 3 and [r["title"] or os.path.basename(r["path"]) for r in lib.track_rows()] == ["keep.flac"]
+
+
+def test_files_that_come_back_unchanged_are_not_analysed_again(gtzan_model, tmp_path):
+    music = tmp_path / "music"
+    (music / "album").mkdir(parents=True)
+    make_track(music / "album" / "a.ogg", "tones", 4.0, seed=1)
+    make_track(music / "b.flac", "chords", 4.0, seed=2)
+    lib = Library()
+    scan(lib, [music], workers=0)
+    os.rename(music / "album", tmp_path / "album-away")
+    assert scan(lib, None, workers=0).missing == 1
+    version = lib.data_version()
+    os.rename(tmp_path / "album-away", music / "album")
+    back = scan(lib, None, workers=0)
+    assert (back.analysed, back.skipped, back.missing) == (0, 2, 0)
+    assert lib.status()["missing"] == 0 and {r["status"] for r in lib.track_rows()} == {"analysed"}
+    assert lib.data_version() > version  # the track is in the map's data again

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -26,19 +27,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("errors", help="files that could not be analysed, with the reason")
     e.add_argument("--json", action="store_true")
-    e.set_defaults(func=_errors)
+    e.set_defaults(func=_reads_library(_errors))
 
     sh = sub.add_parser("show", help="tags, genres and the per-window genre timeline of a track")
     sh.add_argument("path")
     sh.add_argument("--json", action="store_true")
-    sh.set_defaults(func=_show)
+    sh.set_defaults(func=_reads_library(_show))
 
     g = sub.add_parser("genres", help="how the library's tracks spread over the genres")
     g.add_argument("--json", action="store_true")
-    g.set_defaults(func=_genres)
+    g.set_defaults(func=_reads_library(_genres))
 
     pr = sub.add_parser("prune", help="forget tracks whose files are gone")
-    pr.set_defaults(func=_prune)
+    pr.set_defaults(func=_reads_library(_prune))
 
 
 def _scan_options(p: argparse.ArgumentParser) -> None:
@@ -53,6 +54,28 @@ def _open():
     from app.library.db import Library
 
     return Library()
+
+
+def _reads_library(handler):
+    """A damaged, newer or locked database gives one line on stderr, not a traceback."""
+    def run(args) -> int:
+        import sqlite3
+
+        from app.library.db import LibraryError, explain
+        from app.home import library_path
+
+        try:
+            return handler(args)
+        except LibraryError as e:
+            return fail(str(e))
+        except sqlite3.Error as e:
+            return fail(explain(e, library_path()))
+    return run
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
 def _scan(args) -> int:
@@ -73,7 +96,7 @@ def _scan(args) -> int:
         return fail(str(e))
     if not folders and not library.folders():
         return fail("no music folders yet: run 'cratedigger scan DIR'")
-    bar = None
+    ui: dict = {"bar": None, "analysing": False}  # the bar opens with the first report, so an early error prints alone
     if args.json_progress:
         def progress(p):
             print(json.dumps({"stage": p.stage, "done": p.done, "total": p.total, "rate": round(p.rate, 3),
@@ -82,10 +105,18 @@ def _scan(args) -> int:
     else:
         from tqdm import tqdm
 
-        bar = tqdm(total=0, unit="track", file=sys.stderr, dynamic_ncols=True, desc="analysing")
-
         def progress(p):
-            bar.total = p.total
+            if ui["bar"] is None:
+                ui["bar"] = tqdm(total=None, unit="track", file=sys.stderr, dynamic_ncols=True, desc="looking for music")
+            bar = ui["bar"]
+            if p.stage == "discover":  # the total is not known yet: count files found
+                bar.total = None
+            elif not ui["analysing"]:  # analysis starts: its own count, rate and ETA
+                ui["analysing"] = True
+                bar.set_description("analysing", refresh=False)
+                bar.reset(total=p.total)
+            else:
+                bar.total = p.total
             bar.n = p.done
             bar.set_postfix(errors=p.errors, refresh=False)
             bar.refresh()
@@ -93,16 +124,17 @@ def _scan(args) -> int:
         summary = scan(library, folders, model_name=args.model, policy=policy, progress=progress,
                        workers=args.workers, device=args.device)
     except (LibraryError, ModelStoreError) as e:
-        if bar:
-            bar.close()
         return fail(str(e))
     finally:
         library.close()
-    if bar:
-        bar.close()
+        if ui["bar"] is not None:
+            ui["bar"].close()
     line = (f"{summary.discovered} files: {summary.analysed} analysed, {summary.skipped} unchanged, "
             f"{summary.moved} moved, {summary.missing} missing, {summary.errors} errors "
             f"in {summary.seconds:.1f} s ({summary.model})")
+    if summary.unreadable_folders:
+        n = summary.unreadable_folders
+        line += f"; {n} folder{'s' if n > 1 else ''} could not be read (see 'cratedigger errors')"
     if args.json_progress:
         print(json.dumps({"summary": summary.__dict__}), flush=True)
     else:
@@ -150,7 +182,9 @@ def _errors(args) -> int:
 
 def _show(args) -> int:
     library = _open()
-    track = library.track_by_path(Path(args.path).expanduser().resolve())
+    given = Path(args.path).expanduser()
+    # stored paths are absolute as discovered (symlinked folders kept), so try that before the real path
+    track = library.track_by_path(os.path.abspath(given)) or library.track_by_path(given.resolve())
     if track is None:
         return fail(f"{args.path} is not in the library (scan its folder first)")
     analysis = library.analysis(track["id"])
@@ -168,7 +202,10 @@ def _show(args) -> int:
         print_json(out)
         return 0
     print(args.path)
-    for k, v in tags.items():
+    shown = dict(tags, duration=_clock(tags["duration"]) if tags["duration"] else None,
+                 sample_rate=f"{tags['sample_rate']} Hz" if tags["sample_rate"] else None,
+                 has_cover="yes" if tags["has_cover"] else None, missing="yes (file is gone)" if tags["missing"] else None)
+    for k, v in shown.items():
         if v not in (None, ""):
             print(f"  {k}: {v}")
     if error:
@@ -178,8 +215,7 @@ def _show(args) -> int:
         print(f"  genres ({analysis['model']}): " + ", ".join(f"{g} {p:.0%}" for g, p in top))
         for w in out["windows"]:
             g, p = max(w["genres"].items(), key=lambda kv: kv[1])
-            m, s = divmod(int(w["start"]), 60)
-            print(f"    {m:2d}:{s:02d}  {g:<10} {p:4.0%}  " + "#" * int(round(p * 20)))
+            print(f"    {_clock(w['start']):>7}  {g:<10} {p:4.0%}  " + "#" * int(round(p * 20)))
     elif not error:
         print("  not analysed yet")
     return 0

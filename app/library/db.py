@@ -18,7 +18,8 @@ Schema (version 1):
         block).
     errors(path PRIMARY KEY, track_id, reason, detail, size, mtime, at)
         files that could not be analysed; reason is a short code (undecodable, empty, too_short,
-        silent, unreadable, vanished), detail one line for the user.
+        silent, unreadable, vanished), detail one line for the user. A folder that could not be
+        read has a row with reason unreadable_folder and no track_id.
     map_points(model, track_id, x, y, cluster; PK (model, track_id)),
     clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres; PK (model, cluster)),
     map_fits(model PRIMARY KEY, method, params, n_tracks, fitted_at)

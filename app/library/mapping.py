@@ -1,7 +1,8 @@
 """The map and the clusters: UMAP 2-D coordinates and HDBSCAN (or KMeans) clusters, per model.
 
-A fit standardises the chosen representation (statistics kept with the fit), reduces it with
-UMAP to 2-D for the map and to 10-D for clustering (both from one shared nearest-neighbour
+A fit brings the chosen representation (the library's default, see vectors.py) to unit rows
+with a basis fitted on the library (standardisation, principal components; kept with the fit so
+later tracks land in the same space), reduces it with UMAP to 2-D for the map and to 10-D for clustering (both from one shared nearest-neighbour
 graph), and clusters the 10-D points with scikit-learn's HDBSCAN (noise points join their
 nearest cluster) or KMeans with a chosen k. Every cluster is named from its dominant predicted
 genres, its most common artist and its most common tag genre. Results go to the map_points,
@@ -23,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from .vectors import DEFAULT_KIND, raw_matrix
+from .vectors import DEFAULT_KIND, fit_basis, stored_parts
 
 SEED = 42
 CLUSTER_DIMS = 10
@@ -33,11 +34,6 @@ Progress = Callable[[str, float], None]
 
 class MapCancelled(Exception):
     pass
-
-
-def _standardise(raw: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    x = (raw - mean) / std
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def reduce(x: np.ndarray, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -51,7 +47,7 @@ def reduce(x: np.ndarray, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, tup
         return coords, x, (None, None)
     k = min(15, n - 1)
     knn = nearest_neighbors(x, k, "cosine", {}, False, np.random.RandomState(seed))
-    common = dict(n_neighbors=k, metric="cosine", random_state=seed, precomputed_knn=knn, low_memory=True)
+    common = dict(n_neighbors=k, metric="cosine", random_state=seed, n_jobs=1, precomputed_knn=knn, low_memory=True)
     epochs = 200 if n <= 10_000 else 120
     layout = umap.UMAP(n_components=2, min_dist=0.1, n_epochs=epochs, **common)
     coords = layout.fit_transform(x)
@@ -77,7 +73,7 @@ def cluster(space: np.ndarray, method: str = "hdbscan", k: int | None = None, se
 
     if n < 5:
         return np.zeros(n, int)
-    labels = HDBSCAN(min_cluster_size=max(5, min(60, n // 40)), min_samples=5).fit_predict(space)
+    labels = HDBSCAN(min_cluster_size=max(5, min(60, n // 40)), min_samples=5, copy=True).fit_predict(space)
     if (labels < 0).all():
         return np.zeros(n, int)
     centres = centroids(space, labels)
@@ -125,15 +121,41 @@ def _fit_file(library, model: str) -> Path:
     return cache_dir() / f"map-{safe}.joblib"
 
 
-def build_map(library, model: str | None = None, refit: bool = False, method: str = "hdbscan", k: int | None = None,
-              progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+def fitted_setup(library, model: str) -> tuple[str, int | None] | None:
+    """(method, k) of the model's current map fit, None before the first."""
+    row = library.db.execute("SELECT method, params FROM map_fits WHERE model = ?", [model]).fetchone()
+    if row is None:
+        return None
+    try:
+        k = json.loads(row[1] or "{}").get("k")
+    except ValueError:
+        k = None
+    return row[0], k
+
+
+def build_map(library, model: str | None = None, refit: bool = False, method: str | None = None,
+              k: int | None = None, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
               kind: str = DEFAULT_KIND) -> dict:
-    """Fit (or extend) the map and clusters of a model; returns a summary."""
+    """Fit (or extend) the map and clusters of a model; returns a summary.
+
+    `method` None keeps the clustering of the current fit (HDBSCAN before the first), so cluster
+    numbers a user has seen keep meaning the same clusters; "kmeans" with no k reuses the fit's k
+    (8 when there is none).
+    """
     import joblib
 
     model = library._model(model)
     if not model:
         raise ValueError("no active model")
+    current = fitted_setup(library, model)
+    if method is None:
+        method, k = current if current else ("hdbscan", None)
+    if method not in ("hdbscan", "kmeans"):
+        raise ValueError(f"unknown clustering method {method!r}: hdbscan or kmeans")
+    if method == "hdbscan":
+        k = None
+    elif k is None:
+        k = current[1] if current and current[0] == "kmeans" and current[1] else 8
     t0 = time.perf_counter()
     step = progress or (lambda stage, fraction: None)
 
@@ -141,7 +163,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
         if should_stop and should_stop():
             raise MapCancelled()
 
-    ids, raw = raw_matrix(library, model, kind)
+    ids, parts = stored_parts(library, model, kind)
     if not len(ids):
         return {"model": model, "tracks": 0, "clusters": 0, "placed": 0, "refit": False, "seconds": 0.0}
     fit_path = _fit_file(library, model)
@@ -152,11 +174,23 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
         except Exception:
             fit = None
     mapped = {r[0] for r in library.db.execute("SELECT track_id FROM map_points WHERE model = ?", [model])}
+    gone = mapped - set(ids.tolist())
+    if gone:  # tracks removed from the library leave the map without a refit
+        with library.db.conn:
+            library.db.conn.executemany("DELETE FROM map_points WHERE model = ? AND track_id = ?",
+                                        [(model, int(i)) for i in gone])
+        mapped -= gone
     new = np.array([i not in mapped for i in ids])
-    same_setup = fit is not None and fit.get("kind") == kind and fit.get("method") == method and fit.get("k") == k
+    same_setup = fit is not None and "basis" in fit and fit.get("kind") == kind and fit.get("method") == method and fit.get("k") == k
     incremental = same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) \
         and len(mapped) > 0
-    if same_setup and not new.any() and len(mapped) == len(ids):
+    if same_setup and not new.any():
+        if gone:
+            labels_now = dict(library.db.execute("SELECT track_id, cluster FROM map_points WHERE model = ?", [model]).fetchall())
+            probs_ids, probs = library.embeddings(model, "probs")
+            meta = {r[0]: (r[1], r[2]) for r in library.db.execute("SELECT id, artist, tag_genre FROM tracks")}
+            _store_clusters(library, model, np.array([labels_now[int(i)] for i in ids]), ids, probs_ids, probs,
+                            library.classes(model), meta)
         return {"model": model, "tracks": len(ids), "clusters": len(fit["centres"]), "placed": 0, "refit": False,
                 "seconds": time.perf_counter() - t0}
     probs_ids, probs = library.embeddings(model, "probs")
@@ -164,7 +198,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     meta = {r[0]: (r[1], r[2]) for r in library.db.execute("SELECT id, artist, tag_genre FROM tracks")}
     if incremental:
         step("placing new tracks", 0.2)
-        x = _standardise(raw[new], fit["mean"], fit["std"])
+        x = fit["basis"].apply([p[new] for p in parts])
         coords = fit["layout"].transform(x).astype(np.float32)
         space = fit["space_model"].transform(x).astype(np.float32)
         labels = nearest_centre(space, fit["centres"])
@@ -180,8 +214,8 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
                 "refit": False, "seconds": time.perf_counter() - t0}
 
     step("reducing", 0.05)
-    mean, std = raw.mean(axis=0), raw.std(axis=0) + 1e-6
-    x = _standardise(raw, mean, std)
+    basis = fit_basis(kind, parts)
+    x = basis.apply(parts)
     check()
     coords, space, (layout, space_model) = reduce(x)
     check()
@@ -198,7 +232,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
                            [model, method, json.dumps({"k": k, "kind": kind, "seed": SEED}), len(ids), time.time()])
     _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta)
     try:
-        joblib.dump({"kind": kind, "method": method, "k": k, "mean": mean, "std": std, "layout": layout,
+        joblib.dump({"kind": kind, "method": method, "k": k, "basis": basis, "layout": layout,
                      "space_model": space_model, "centres": centres}, fit_path)
     except Exception:
         fit_path.unlink(missing_ok=True)  # the map is saved; only incremental placement is lost

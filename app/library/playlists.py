@@ -16,7 +16,7 @@ def m3u8_text(tracks: list[dict], base: Path | None = None) -> str:
         seconds = int(round(t.get("duration") or -1))
         artist, title = t.get("artist"), t.get("title")
         label = f"{artist} - {title}" if artist and title else (title or Path(display_path(t["path"])).stem)
-        lines.append(f"#EXTINF:{seconds},{label}")
+        lines.append(f"#EXTINF:{seconds},{' '.join(label.split())}")  # a tag's line breaks would end the entry
         if base is not None:
             try:
                 path = os.path.relpath(path, base)
@@ -27,11 +27,16 @@ def m3u8_text(tracks: list[dict], base: Path | None = None) -> str:
 
 
 def write_m3u8(tracks: list[dict], out_path: str | Path, relative: bool = False) -> Path:
+    """Write the playlist (UTF-8) atomically; OSError when the place cannot be written."""
     out = Path(out_path)
     text = m3u8_text(tracks, out.resolve().parent if relative else None)
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
+    try:  # written beside the target and renamed, so a failed write never leaves half a playlist
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     return out
 
 

@@ -9,8 +9,10 @@ library.
 
 Incremental: a file with the same size and mtime as last time is skipped (analysed, or failed
 for a reason already recorded); a changed file is analysed again; a file that vanished is marked
-missing; a new path whose audio fingerprint matches a vanished track is that track moved, and
-keeps its analysis; a model that has not analysed a track analyses it, and other models'
+missing (unless it sat in a folder that could not be read this time, such as a drive not
+plugged in: that folder gets an 'unreadable_folder' error row and its tracks stay as they were);
+a new path whose audio fingerprint matches a vanished track is that track moved, and keeps its
+analysis; a model that has not analysed a track analyses it, and other models'
 results stay.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -35,7 +38,16 @@ from .tags import read_tags
 from .workers import Failed, Job, Prepared, init_worker, prepare
 
 log = logging.getLogger(__name__)
+
+# OpenMP threads that spin while they wait fight the decode workers (and whatever else runs) for
+# the cores: with two cores busy elsewhere, 2 spinning inference threads ran at half the speed
+# of 1. Waiting passively lets inference use every core at no such cost. libgomp reads this when
+# torch loads, so it is set here, before the scan imports torch (a user's own setting wins).
+if "torch" not in sys.modules:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_PASSIVE_OMP = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
 STAGES = ("discover", "tags", "decode", "mel", "inference", "store")
+DISCOVER_REPORT_SECONDS = 0.25  # how often discovery reports its count (and checks should_stop)
 
 
 @dataclass
@@ -62,6 +74,7 @@ class ScanSummary:
     windows: int = 0
     stage_seconds: dict = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     model: str | None = None
+    unreadable_folders: int = 0
 
 
 @dataclass
@@ -96,7 +109,13 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
     t_start = time.perf_counter()
     summary = ScanSummary()
     stage = summary.stage_seconds
-    model, manifest = model_store().load(model_name)
+    from model.store import ModelStoreError
+
+    store = model_store()
+    name = model_name or store.active_name()
+    if not name:
+        raise ModelStoreError("no model is active: run 'cratedigger model fetch' or 'cratedigger model import FILE'")
+    manifest = store.manifest(name)  # the weights load only when something needs analysing
     summary.model = manifest.name
     spec = manifest.spec
     try:
@@ -111,8 +130,13 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
 
     # -- discover
     t = time.perf_counter()
-    found = list(discover.walk(roots, on_error=lambda p, why: log.warning("%s: %s", p, why)))
+    unreachable: list[tuple[str, str]] = []
+    found = _discover(roots, progress, should_stop, unreachable)
     stage["discover"] += time.perf_counter() - t
+    if found is None:  # stopped while walking: nothing is marked missing or analysed
+        summary.cancelled = True
+        summary.seconds = time.perf_counter() - t_start
+        return summary
     summary.discovered = len(found)
     db = library.db
     existing = {r[0]: r for r in db.execute(
@@ -121,13 +145,14 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
     failed_before = {r[0]: (r[1], r[2]) for r in db.execute("SELECT path, size, mtime FROM errors")}
     found_paths = {to_db(f.path) for f in found}
     now = time.time()
-    todo, seen_ids = [], []
+    todo, seen_ids, returned = [], [], 0
     for f in found:
         key = to_db(f.path)
         row = existing.get(key)
-        if row and row[2] == f.size and row[3] == f.mtime and not row[4] and (
+        if row and row[2] == f.size and row[3] == f.mtime and (
                 row[1] in analysed or failed_before.get(key) == (f.size, f.mtime)):
             seen_ids.append(row[1])
+            returned += row[4]  # missing last time, back unchanged (a drive plugged in again)
             continue
         todo.append(f)
     summary.skipped = len(seen_ids)
@@ -135,23 +160,39 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
         with db.conn:
             for i in range(0, len(seen_ids), 900):
                 chunk = seen_ids[i:i + 900]
-                db.execute(f"UPDATE tracks SET last_seen = ? WHERE id IN ({','.join('?' * len(chunk))})", [now, *chunk])
+                db.execute(f"UPDATE tracks SET last_seen = ?, missing = 0 WHERE id IN ({','.join('?' * len(chunk))})",
+                           [now, *chunk])
+            if returned:
+                library._bump()
     except sqlite3.Error as e:
         raise LibraryError(explain(e, library.path)) from None
 
     # tracks under the scanned roots that are gone: candidates for moves, then missing
     prefixes = tuple(r.rstrip(os.sep) + os.sep for r in roots)
-    vanished = {r[5]: r for p, r in existing.items()
-                if not r[4] and r[5] and p not in found_paths and from_db(p).startswith(prefixes)}
+    # (a folder that could not be read, e.g. a drive not plugged in, hides its files: they are not gone)
+    blind = tuple(d.rstrip(os.sep) + os.sep for d, _ in unreachable)
+    gone = {p: r for p, r in existing.items() if not r[4] and p not in found_paths
+            and from_db(p).startswith(prefixes) and not from_db(p).startswith(blind)}
+    vanished: dict[str, list] = {}  # fingerprint -> gone tracks with that audio
+    for r in gone.values():
+        if r[5]:
+            vanished.setdefault(r[5], []).append(r)
+    try:
+        _record_unreachable(library, prefixes, unreachable)
+    except sqlite3.Error as e:
+        raise LibraryError(explain(e, library.path)) from None
+    summary.unreadable_folders = len(unreachable)
 
-    predictor = Predictor(model, spec, device=device, precision=precision)
+    predictor = Predictor(store.load(name)[0], spec, device=device, precision=precision) if todo else None
+    on_cpu = predictor is None or predictor.device.type == "cpu"
     n_workers = _default_workers() if workers is None else workers
     threads_before = torch.get_num_threads()
-    if predictor.device.type == "cpu":
-        # one core per decode worker, the rest to inference: oversubscribed OpenMP threads spin
-        # against the workers and make inference several times slower
-        torch.set_num_threads(max(1, (os.cpu_count() or 2) - n_workers))
-    batch_windows = batch_windows or (1 if predictor.device.type == "cpu" else 64)
+    if on_cpu:
+        # decode workers are idle most of the time, so passive-waiting inference takes every core;
+        # spinning threads instead get the cores the workers leave
+        cores = os.cpu_count() or 2
+        torch.set_num_threads(cores if _PASSIVE_OMP else max(1, cores - n_workers))
+    batch_windows = batch_windows or (1 if on_cpu else 64)
     total = len(todo)
     done = 0
 
@@ -203,8 +244,9 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
         fields = dict(tags, size=f.size, mtime=f.mtime, fingerprint=fingerprint, last_seen=time.time(), missing=0,
                       folder_id=folder_id[0] if folder_id else None, **info_fields)
         old = existing.get(key)
-        moved_from = vanished.pop(fingerprint, None) if fingerprint and not old else None
+        moved_from = vanished[fingerprint].pop() if fingerprint and not old and vanished.get(fingerprint) else None
         if moved_from:
+            del gone[moved_from[0]]
             # the same audio under a new name: keep the track row and its analyses
             with library.db.conn:
                 library.db.execute("UPDATE tracks SET path = ? WHERE id = ?", [key, moved_from[1]])
@@ -288,11 +330,13 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
         torch.set_num_threads(threads_before)
     if not summary.cancelled:
         try:
-            ids = [r[1] for r in vanished.values()]
+            ids = [r[1] for r in gone.values()]
             with db.conn:
                 for i in range(0, len(ids), 900):
                     chunk = ids[i:i + 900]
-                    db.execute(f"UPDATE tracks SET missing = 1 WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+                    marks = ",".join("?" * len(chunk))
+                    db.execute(f"UPDATE tracks SET missing = 1 WHERE id IN ({marks})", chunk)
+                    db.execute(f"DELETE FROM errors WHERE track_id IN ({marks})", chunk)  # about files now gone
             summary.missing = len(ids)
             if ids or summary.moved:
                 library.touch()
@@ -300,6 +344,48 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
             raise LibraryError(explain(e, library.path)) from None
     summary.seconds = time.perf_counter() - t_start
     return summary
+
+
+def _discover(roots: list[str], progress: Callable[[ScanProgress], None] | None,
+              should_stop: Callable[[], bool] | None, unreachable: list[tuple[str, str]]) -> list[discover.Found] | None:
+    """Every audio file under the roots, reporting the count as it grows (a big library on a slow
+    disk takes a while); None when stopped (should_stop or Ctrl-C) before the walk ended.
+    Folders that could not be read are appended to `unreachable` as (path, why)."""
+    def unreadable(path: str, why: str) -> None:
+        log.warning("%s: %s", path, why)
+        unreachable.append((path, why))
+
+    found: list[discover.Found] = []
+    t0 = last = time.perf_counter()
+    try:
+        for f in discover.walk(roots, on_error=unreadable):
+            found.append(f)
+            now = time.perf_counter()
+            if now - last >= DISCOVER_REPORT_SECONDS:
+                last = now
+                if should_stop and should_stop():
+                    return None
+                if progress:
+                    progress(ScanProgress("discover", len(found), 0, len(found) / (now - t0), None, f.path, 0))
+    except KeyboardInterrupt:
+        return None
+    return found
+
+
+def _record_unreachable(library: Library, prefixes: tuple[str, ...], unreachable: list[tuple[str, str]]) -> None:
+    """One error row per folder that could not be read (reason 'unreadable_folder'); rows from
+    earlier scans of these roots go, so a folder that is readable again leaves the list."""
+    db = library.db
+    with db.conn:
+        old = [r[0] for r in db.execute("SELECT path FROM errors WHERE reason = 'unreadable_folder'")
+               if (from_db(r[0]) + os.sep).startswith(prefixes)]
+        for path in old:
+            db.execute("DELETE FROM errors WHERE path = ?", [path])
+        for path, why in unreachable:
+            detail = (f"{why}; its tracks are kept (is the drive connected?)" if why == "folder not found"
+                      else f"{why}; the tracks in it are kept as they were")
+            db.execute("INSERT OR REPLACE INTO errors(path, track_id, reason, detail, at) VALUES (?, NULL, ?, ?, ?)",
+                       [to_db(path), "unreadable_folder", detail, time.time()])
 
 
 class _Done:

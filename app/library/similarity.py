@@ -98,7 +98,9 @@ _meta_cache: dict[tuple, tuple[int, dict]] = {}
 def _metadata(library, model: str, index) -> dict:
     """artist, album, predicted genre and cluster per row of the index (cached per data version)."""
     key = (str(library.path), model)
-    version = (index.version, library.db.execute("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM map_points").fetchone())
+    version = (index.version, library.db.execute(  # a refit rewrites the same rows: its time tells it apart
+        "SELECT COUNT(*), COALESCE(MAX(rowid), 0), (SELECT fitted_at FROM map_fits WHERE model = ?) FROM map_points"
+        " WHERE model = ?", [model, model]).fetchone())
     cached = _meta_cache.get(key)
     if cached and cached[0] == version and len(cached[1]["artist"]) == len(index.ids):
         return cached[1]
