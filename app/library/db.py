@@ -138,10 +138,6 @@ class Library:
                 self.db.conn.executescript(MIGRATIONS[v])
                 self.db.execute(f"PRAGMA user_version = {v + 1}")
 
-    def transaction(self):
-        """`with lib.transaction():` commits on success, rolls back on error."""
-        return self.db.conn
-
     def _model(self, model: str | None) -> str | None:
         return model or _active_model()
 
