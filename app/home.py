@@ -6,6 +6,7 @@ The platform's user data dir by default (platformdirs), `CRATEDIGGER_HOME` when 
     runs/            training runs
     cache/           mel caches and other derived data
     logs/            log files
+    backups/         the last copies of library.sqlite, made after scans that changed something
 """
 
 from __future__ import annotations
@@ -56,3 +57,23 @@ def model_store():
     from model.store import ModelStore
 
     return ModelStore(models_dir())
+
+
+def backups_dir() -> Path:
+    return data_home() / "backups"
+
+
+def open_library(read_only: bool = False, path: Path | None = None):
+    """The library, with `model=None` meaning the model store's active model.
+
+    `read_only` is for commands that only read: they then work on a read-only data home and
+    beside a running scan. A home without a library yet gets an empty one when it can be written."""
+    from app.library.db import Library, LibraryError
+
+    path = Path(path) if path is not None else library_path()
+    if read_only and not path.exists():
+        try:
+            Library(path).close()
+        except LibraryError:
+            pass  # the read-only open below says what is wrong
+    return Library(path, read_only=read_only, active_model=model_store().active_name)

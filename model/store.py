@@ -48,6 +48,7 @@ class Manifest:
     created: float = field(default_factory=time.time)
     format: str = FORMAT
     notes: str = ""
+    weights_sha256: str | None = None  # of <name>.safetensors as saved (only in the .json: checked by doctor)
 
     @property
     def spec(self) -> MelSpec:
@@ -63,8 +64,27 @@ class Manifest:
 
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _cannot_write(what: str, e: BaseException) -> ModelStoreError:
+    """A write into the store failed: say why in words (full disk, read-only home)."""
+    import errno
+
+    code = getattr(e, "errno", None)
+    text = str(e)
+    if code == errno.ENOSPC or "No space" in text:
+        why = "the disk is full; free some space and try again"
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS) or "ermission" in text or "Read-only" in text:
+        why = "the data home is read-only (set CRATEDIGGER_HOME to a folder you can write)"
+    else:
+        why = getattr(e, "strerror", None) or text
+    return ModelStoreError(f"could not {what}: {why}; the store is as it was")
 
 
 class ModelStore:
@@ -116,17 +136,21 @@ class ModelStore:
     def save(self, model: BBNN, manifest: Manifest, activate: bool = False) -> Manifest:
         if not _NAME_OK.match(manifest.name):
             raise ModelStoreError(f"bad model name {manifest.name!r}: letters, digits, '.', '_' and '-' only")
-        self.root.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         weights = self.root / f"{manifest.name}.safetensors"
         tmp = weights.with_name(f".{weights.name}.tmp")
         try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            manifest.weights_sha256 = None  # the file's metadata cannot hold its own hash
             save_file(state, str(tmp), metadata={"cratedigger_manifest": manifest.to_json()})
+            manifest.weights_sha256 = sha256_of(tmp)
+            _atomic_write_text(self.root / f".{manifest.name}.json.new", manifest.to_json())
             os.replace(tmp, weights)
-            _atomic_write_text(self.root / f"{manifest.name}.json", manifest.to_json())
-        except OSError as e:
+            os.replace(self.root / f".{manifest.name}.json.new", self.root / f"{manifest.name}.json")
+        except (OSError, SafetensorError) as e:
             tmp.unlink(missing_ok=True)
-            raise ModelStoreError(f"could not save model {manifest.name!r}: {e.strerror or e}") from None
+            (self.root / f".{manifest.name}.json.new").unlink(missing_ok=True)
+            raise _cannot_write(f"save model {manifest.name!r}", e) from None
         if activate:
             self.use(manifest.name)
         return manifest
@@ -135,15 +159,23 @@ class ModelStore:
         manifest = self.manifest(name)
         if not (self.root / f"{name}.safetensors").exists():
             raise ModelStoreError(f"model {name!r} has no weights file")
-        _atomic_write_text(self.root / "active", name + "\n")
+        try:
+            _atomic_write_text(self.root / "active", name + "\n")
+        except OSError as e:
+            raise _cannot_write(f"make {name!r} the active model", e) from None
         return manifest
 
     def remove(self, name: str) -> None:
-        self.manifest(name)
-        for suffix in (".safetensors", ".json"):
-            (self.root / f"{name}{suffix}").unlink(missing_ok=True)
-        if self.active_name() is None:
-            (self.root / "active").unlink(missing_ok=True)
+        """Delete a model (also one whose manifest is damaged)."""
+        if not (self.root / f"{name}.json").exists() and not (self.root / f"{name}.safetensors").exists():
+            raise ModelStoreError(f"no model named {name!r} (see 'cratedigger model list')")
+        try:
+            for suffix in (".safetensors", ".json"):
+                (self.root / f"{name}{suffix}").unlink(missing_ok=True)
+            if self.active_name() is None:
+                (self.root / "active").unlink(missing_ok=True)
+        except OSError as e:
+            raise _cannot_write(f"remove {name!r}", e) from None
 
     # -- getting models in
     def import_file(self, path: str | os.PathLike, name: str | None = None, activate: bool = True) -> Manifest:
@@ -191,7 +223,10 @@ class ModelStore:
                 raise ModelStoreError(str(e)) from None
         manifest = self.import_file(cache, name=entry.name, activate=activate)
         manifest.source = f"authors:{entry.dataset}:fold{entry.fold} {entry.url(base)}"
-        _atomic_write_text(self.root / f"{entry.name}.json", manifest.to_json())
+        try:
+            _atomic_write_text(self.root / f"{entry.name}.json", manifest.to_json())
+        except OSError as e:
+            raise _cannot_write(f"save model {entry.name!r}", e) from None
         return manifest
 
 

@@ -137,8 +137,10 @@ def test_embeddings_status_genres_errors_and_prune(home):
     assert lib.data_version() > version
 
 
-def test_model_none_means_the_active_model(gtzan_model):
-    lib = Library()
+def test_model_none_means_the_callers_active_model(gtzan_model):
+    from app.home import model_store
+
+    lib = Library(active_model=model_store().active_name)
     lib.ensure_model(gtzan_model)
     tid = analysed(lib, "/m/a.mp3", 0, model=gtzan_model.name)
     assert lib.analysis(tid)["top_genre"] == "blues"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from . import args as types
 from .progress import byte_bar, fail, print_json
 
 
@@ -13,10 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     f = msub.add_parser("fetch", help="download one of the BBNN authors' models, verify and activate it")
     f.add_argument("--dataset", choices=["gtzan", "extballroom"], default="gtzan")
-    f.add_argument("--fold", type=int, default=None, help="which of the 10 folds (default: 5 for GTZAN)")
+    f.add_argument("--fold", type=types.integer(0, 9), default=None, help="which of the 10 folds (default: 5 for GTZAN)")
     f.add_argument("--url", help="base address to download from (default: the authors' repository; "
                                  "env CRATEDIGGER_WEIGHTS_URL)")
-    f.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds")
+    f.add_argument("--timeout", type=types.positive, default=30.0, help="network timeout in seconds")
     f.add_argument("--no-activate", action="store_true")
     f.set_defaults(func=_fetch)
 
@@ -73,20 +75,30 @@ def _import(args) -> int:
 
 
 def _list(args) -> int:
+    from model.store import ModelStoreError
+
     store = _store()
     active = store.active_name()
-    models = store.list()
+    models, damaged = [], []
+    for name in store.names():  # one damaged manifest must not hide the others
+        try:
+            models.append(store.manifest(name))
+        except ModelStoreError as e:
+            damaged.append((name, str(e)))
     if args.json:
         print_json([{"name": m.name, "active": m.name == active, "classes": m.classes, "source": m.source,
-                     "source_sha256": m.source_sha256, "metrics": m.metrics} for m in models])
-        return 0
-    if not models:
+                     "source_sha256": m.source_sha256, "metrics": m.metrics} for m in models]
+                   + [{"name": name, "active": name == active, "damaged": why} for name, why in damaged])
+        return 1 if damaged else 0
+    if not models and not damaged:
         print("no models yet: run 'cratedigger model fetch' or 'cratedigger model import FILE'")
     for m in models:
         acc = m.metrics.get("test_accuracy")
         extra = f", test accuracy {acc:.1%}" if isinstance(acc, (int, float)) else ""
         print(f"{'*' if m.name == active else ' '} {m.name}  ({len(m.classes)} classes{extra}) {m.source}")
-    return 0
+    for name, why in damaged:
+        print(f"cratedigger: {why}; import or fetch it again, or 'cratedigger model remove {name}'", file=sys.stderr)
+    return 1 if damaged else 0
 
 
 def _use(args) -> int:

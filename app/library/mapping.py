@@ -11,12 +11,14 @@ clusters and map_fits tables. Seeded: the same library gives the same map.
 Tracks analysed after a fit are placed with the fitted reducers' `transform` and the nearest
 cluster centre, without refitting, as long as they are fewer than a fifth of the fitted ones;
 `refit=True` (or more new tracks) fits everything again. The fitted reducers are derived,
-locally produced objects kept with joblib under the data home's cache/ (never model weights).
+locally produced objects kept with joblib under the data home's cache/ (never model weights); the
+file's sha256 is kept in the fit's map_fits row and checked before the file is unpickled, so only
+the file this library wrote is ever loaded (anything else costs a refit, never runs code).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 from collections import Counter
 from pathlib import Path
@@ -30,6 +32,7 @@ SEED = 42
 CLUSTER_DIMS = 10
 REFIT_FRACTION = 0.2
 Progress = Callable[[str, float], None]
+log = logging.getLogger(__name__)
 
 
 class MapCancelled(Exception):
@@ -114,23 +117,63 @@ def name_clusters(labels: np.ndarray, probs: np.ndarray, classes: list[str], art
     return out
 
 
-def _fit_file(library, model: str) -> Path:
+def _fit_file(model: str) -> Path:
     from app.home import cache_dir
 
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model)
     return cache_dir() / f"map-{safe}.joblib"
 
 
+def _load_fit(path: Path, expected_sha256: str | None) -> dict | None:
+    """The saved reducers, only when the file is the one this library's map_fits row names.
+
+    joblib files are pickles, which can run code: a file whose sha256 differs from the one kept
+    with the fit (replaced, damaged, from another library) is never unpickled."""
+    if not expected_sha256 or not path.exists():
+        return None
+    from model.download import sha256_of
+
+    try:
+        if sha256_of(path) != expected_sha256:
+            log.warning("%s does not match its map fit; refitting instead of loading it", path)
+            return None
+        import joblib
+
+        return joblib.load(path)
+    except Exception:  # an unreadable cache only costs a refit
+        return None
+
+
+def _save_fit(path: Path, fit: dict) -> str | None:
+    """Write the reducers; their sha256 (kept in map_fits), or None when they could not be saved."""
+    import joblib
+
+    from model.download import sha256_of
+
+    try:
+        joblib.dump(fit, path)
+        return sha256_of(path)
+    except Exception:
+        path.unlink(missing_ok=True)  # the map is saved; only incremental placement is lost
+        return None
+
+
 def fitted_setup(library, model: str) -> tuple[str, int | None] | None:
     """(method, k) of the model's current map fit, None before the first."""
-    row = library.db.execute("SELECT method, params FROM map_fits WHERE model = ?", [model]).fetchone()
-    if row is None:
-        return None
-    try:
-        k = json.loads(row[1] or "{}").get("k")
-    except ValueError:
-        k = None
-    return row[0], k
+    fit = library.map_fit(model)
+    return None if fit is None else (fit["method"], fit["params"].get("k"))
+
+
+def _resolve_setup(current, method: str | None, k: int | None) -> tuple[str, int | None]:
+    if method is None:
+        method, k = current if current else ("hdbscan", None)
+    if method not in ("hdbscan", "kmeans"):
+        raise ValueError(f"unknown clustering method {method!r}: hdbscan or kmeans")
+    if method == "hdbscan":
+        return method, None
+    if k is None:
+        k = current[1] if current and current[0] == "kmeans" and current[1] else 8
+    return method, k
 
 
 def build_map(library, model: str | None = None, refit: bool = False, method: str | None = None,
@@ -140,22 +183,14 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
 
     `method` None keeps the clustering of the current fit (HDBSCAN before the first), so cluster
     numbers a user has seen keep meaning the same clusters; "kmeans" with no k reuses the fit's k
-    (8 when there is none).
+    (8 when there is none). A k larger than the number of analysed tracks is refused (ValueError)
+    and the saved map stays.
     """
-    import joblib
-
-    model = library._model(model)
+    model = library.model_name(model)
     if not model:
         raise ValueError("no active model")
-    current = fitted_setup(library, model)
-    if method is None:
-        method, k = current if current else ("hdbscan", None)
-    if method not in ("hdbscan", "kmeans"):
-        raise ValueError(f"unknown clustering method {method!r}: hdbscan or kmeans")
-    if method == "hdbscan":
-        k = None
-    elif k is None:
-        k = current[1] if current and current[0] == "kmeans" and current[1] else 8
+    asked_k = k
+    method, k = _resolve_setup(fitted_setup(library, model), method, k)
     t0 = time.perf_counter()
     step = progress or (lambda stage, fraction: None)
 
@@ -164,55 +199,57 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
             raise MapCancelled()
 
     ids, parts = stored_parts(library, model, kind)
+    if asked_k is not None and asked_k > len(ids):
+        raise ValueError(f"cannot make {k} clusters of {len(ids)} analysed tracks; choose --k of at most {len(ids)}")
     if not len(ids):
         return {"model": model, "tracks": 0, "clusters": 0, "placed": 0, "refit": False, "seconds": 0.0}
-    fit_path = _fit_file(library, model)
-    fit = None
-    if not refit and fit_path.exists():
-        try:
-            fit = joblib.load(fit_path)
-        except Exception:
-            fit = None
-    mapped = {r[0] for r in library.db.execute("SELECT track_id FROM map_points WHERE model = ?", [model])}
+    fit_path = _fit_file(model)
+    saved = library.map_fit(model)
+    fit = None if refit or saved is None else _load_fit(fit_path, saved["params"].get("cache_sha256"))
+    mapped = set(library.map_labels(model))
     gone = mapped - set(ids.tolist())
     if gone:  # tracks removed from the library leave the map without a refit
-        with library.db.conn:
-            library.db.conn.executemany("DELETE FROM map_points WHERE model = ? AND track_id = ?",
-                                        [(model, int(i)) for i in gone])
+        library.remove_map_points(model, gone)
         mapped -= gone
     new = np.array([i not in mapped for i in ids])
     same_setup = fit is not None and "basis" in fit and fit.get("kind") == kind and fit.get("method") == method and fit.get("k") == k
-    incremental = same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) \
-        and len(mapped) > 0
+    summary = {"model": model, "tracks": len(ids), "refit": False}
     if same_setup and not new.any():
         if gone:
-            labels_now = dict(library.db.execute("SELECT track_id, cluster FROM map_points WHERE model = ?", [model]).fetchall())
-            probs_ids, probs = library.embeddings(model, "probs")
-            meta = {r[0]: (r[1], r[2]) for r in library.db.execute("SELECT id, artist, tag_genre FROM tracks")}
-            _store_clusters(library, model, np.array([labels_now[int(i)] for i in ids]), ids, probs_ids, probs,
-                            library.classes(model), meta)
-        return {"model": model, "tracks": len(ids), "clusters": len(fit["centres"]), "placed": 0, "refit": False,
-                "seconds": time.perf_counter() - t0}
-    probs_ids, probs = library.embeddings(model, "probs")
-    classes = library.classes(model)
-    meta = {r[0]: (r[1], r[2]) for r in library.db.execute("SELECT id, artist, tag_genre FROM tracks")}
-    if incremental:
+            _relabel(library, model, ids)
+        return dict(summary, clusters=len(fit["centres"]), placed=0, seconds=time.perf_counter() - t0)
+    if same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) and mapped:
         step("placing new tracks", 0.2)
-        x = fit["basis"].apply([p[new] for p in parts])
-        coords = fit["layout"].transform(x).astype(np.float32)
-        space = fit["space_model"].transform(x).astype(np.float32)
-        labels = nearest_centre(space, fit["centres"])
-        check()
-        rows = [(model, int(i), float(c[0]), float(c[1]), int(label)) for i, c, label in zip(ids[new], coords, labels)]
-        with library.db.conn:
-            library.db.conn.executemany("INSERT OR REPLACE INTO map_points(model, track_id, x, y, cluster) VALUES (?, ?, ?, ?, ?)", rows)
-        all_labels = dict(library.db.execute("SELECT track_id, cluster FROM map_points WHERE model = ?", [model]).fetchall())
-        labels_all = np.array([all_labels.get(int(i), -1) for i in ids])
-        _store_clusters(library, model, labels_all, ids, probs_ids, probs, classes, meta)
+        _place(library, model, fit, ids, parts, new, check)
         step("done", 1.0)
-        return {"model": model, "tracks": len(ids), "clusters": len(fit["centres"]), "placed": int(new.sum()),
-                "refit": False, "seconds": time.perf_counter() - t0}
+        return dict(summary, clusters=len(fit["centres"]), placed=int(new.sum()), seconds=time.perf_counter() - t0)
+    n_clusters = _refit(library, model, kind, method, k, ids, parts, fit_path, step, check)
+    step("done", 1.0)
+    return dict(summary, clusters=n_clusters, placed=len(ids), refit=True, seconds=time.perf_counter() - t0)
 
+
+def _relabel(library, model: str, ids: np.ndarray) -> None:
+    """Name the clusters again from the labels on the map (after tracks left it)."""
+    labels_now = library.map_labels(model)
+    _store_clusters(library, model, np.array([labels_now[int(i)] for i in ids]), ids)
+
+
+def _place(library, model: str, fit: dict, ids: np.ndarray, parts: list, new: np.ndarray, check) -> None:
+    """New tracks onto the fitted map: the reducers' transform and the nearest cluster centre."""
+    x = fit["basis"].apply([p[new] for p in parts])
+    coords = fit["layout"].transform(x).astype(np.float32)
+    space = fit["space_model"].transform(x).astype(np.float32)
+    labels = nearest_centre(space, fit["centres"])
+    check()
+    library.add_map_points(model, [(int(i), float(c[0]), float(c[1]), int(label))
+                                   for i, c, label in zip(ids[new], coords, labels)])
+    all_labels = library.map_labels(model)
+    _store_clusters(library, model, np.array([all_labels.get(int(i), -1) for i in ids]), ids)
+
+
+def _refit(library, model: str, kind: str, method: str, k: int | None, ids: np.ndarray, parts: list,
+           fit_path: Path, step: Progress, check) -> int:
+    """Fit the map from scratch; returns the number of clusters."""
     step("reducing", 0.05)
     basis = fit_basis(kind, parts)
     x = basis.apply(parts)
@@ -224,60 +261,36 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     centres = centroids(space, labels)
     check()
     step("saving", 0.9)
-    with library.db.conn:
-        library.db.execute("DELETE FROM map_points WHERE model = ?", [model])
-        library.db.conn.executemany("INSERT INTO map_points(model, track_id, x, y, cluster) VALUES (?, ?, ?, ?, ?)",
-                               [(model, int(i), float(c[0]), float(c[1]), int(lab)) for i, c, lab in zip(ids, coords, labels)])
-        library.db.execute("INSERT OR REPLACE INTO map_fits(model, method, params, n_tracks, fitted_at) VALUES (?, ?, ?, ?, ?)",
-                           [model, method, json.dumps({"k": k, "kind": kind, "seed": SEED}), len(ids), time.time()])
-    _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta)
-    try:
-        joblib.dump({"kind": kind, "method": method, "k": k, "basis": basis, "layout": layout,
-                     "space_model": space_model, "centres": centres}, fit_path)
-    except Exception:
-        fit_path.unlink(missing_ok=True)  # the map is saved; only incremental placement is lost
-    step("done", 1.0)
-    return {"model": model, "tracks": len(ids), "clusters": int(labels.max()) + 1, "placed": len(ids), "refit": True,
-            "seconds": time.perf_counter() - t0}
+    digest = _save_fit(fit_path, {"kind": kind, "method": method, "k": k, "basis": basis, "layout": layout,
+                                  "space_model": space_model, "centres": centres})
+    library.replace_map(model, [(int(i), float(c[0]), float(c[1]), int(lab)) for i, c, lab in zip(ids, coords, labels)],
+                        method, {"k": k, "kind": kind, "seed": SEED, "cache_sha256": digest})
+    _store_clusters(library, model, labels, ids)
+    return int(labels.max()) + 1
 
 
-def _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta) -> None:
+def _store_clusters(library, model, labels, ids) -> None:
+    probs_ids, probs = library.embeddings(model, "probs")
+    meta = library.artists_and_tag_genres()
     pos = {int(i): n for n, i in enumerate(probs_ids)}
     keep = labels >= 0
     p = probs[[pos[int(i)] for i in ids[keep]]]
     artists = [meta.get(int(i), (None, None))[0] for i in ids[keep]]
     tags = [meta.get(int(i), (None, None))[1] for i in ids[keep]]
-    named = name_clusters(labels[keep], p, classes, artists, tags)
-    with library.db.conn:
-        library.db.execute("DELETE FROM clusters WHERE model = ?", [model])
-        library.db.conn.executemany(
-            "INSERT INTO clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(model, c, d["name"], d["size"], json.dumps(d["top_genres"]), json.dumps(d["top_artists"]),
-              json.dumps(d["top_tag_genres"])) for c, d in named.items()])
+    library.replace_clusters(model, name_clusters(labels[keep], p, library.classes(model), artists, tags))
 
 
 def map_points(library, model: str | None = None) -> dict:
     """ids, x, y, cluster (numpy arrays) and top_genre, artist, title (lists) of every mapped track."""
-    model = library._model(model)
-    rows = library.db.execute(
-        "SELECT m.track_id, m.x, m.y, m.cluster, a.top_genre, t.artist, t.title FROM map_points m"
-        " JOIN tracks t ON t.id = m.track_id AND NOT t.missing"
-        " LEFT JOIN analyses a ON a.track_id = m.track_id AND a.model = m.model"
-        " WHERE m.model = ? ORDER BY m.track_id", [model]).fetchall()
+    rows = library.map_rows(library.model_name(model))
     return {"ids": np.array([r[0] for r in rows], dtype=np.int64), "x": np.array([r[1] for r in rows], np.float32),
             "y": np.array([r[2] for r in rows], np.float32), "cluster": np.array([r[3] for r in rows], np.int64),
             "top_genre": [r[4] for r in rows], "artist": [r[5] for r in rows], "title": [r[6] for r in rows]}
 
 
 def clusters(library, model: str | None = None) -> list[dict]:
-    model = library._model(model)
-    return [{"cluster": r["cluster"], "name": r["name"], "size": r["size"], "top_genres": json.loads(r["top_genres"]),
-             "top_artists": json.loads(r["top_artists"]), "top_tag_genres": json.loads(r["top_tag_genres"])}
-            for r in library.db.query("SELECT * FROM clusters WHERE model = ? ORDER BY size DESC, cluster", [model])]
+    return library.clusters(library.model_name(model))
 
 
 def cluster_tracks(library, cluster_id: int, model: str | None = None) -> list[dict]:
-    model = library._model(model)
-    return list(library.db.query(
-        "SELECT t.* FROM map_points m JOIN tracks t ON t.id = m.track_id WHERE m.model = ? AND m.cluster = ?"
-        " AND NOT t.missing ORDER BY t.artist, t.album, t.track_no, t.title", [model, cluster_id]))
+    return library.cluster_tracks(library.model_name(model), cluster_id)

@@ -34,6 +34,7 @@ from . import discover
 from .db import Library, LibraryError, explain
 from .fingerprint import audio_fingerprint
 from .fspath import from_db, to_db
+from .safety import backup_after_scan
 from .tags import read_tags
 from .workers import Failed, Job, Prepared, init_worker, prepare
 
@@ -75,6 +76,7 @@ class ScanSummary:
     stage_seconds: dict = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     model: str | None = None
     unreadable_folders: int = 0
+    backup: str | None = None  # the copy of the library made after this scan (None: nothing changed)
 
 
 @dataclass
@@ -119,6 +121,7 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
     summary.model = manifest.name
     spec = manifest.spec
     try:
+        before = library.change_marker()
         library.ensure_model(manifest)
         if folders:
             for f in folders:
@@ -138,11 +141,7 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
         summary.seconds = time.perf_counter() - t_start
         return summary
     summary.discovered = len(found)
-    db = library.db
-    existing = {r[0]: r for r in db.execute(
-        "SELECT path, id, size, mtime, missing, fingerprint FROM tracks").fetchall()}
-    analysed = {r[0] for r in db.execute("SELECT track_id FROM analyses WHERE model = ?", [manifest.name])}
-    failed_before = {r[0]: (r[1], r[2]) for r in db.execute("SELECT path, size, mtime FROM errors")}
+    existing, analysed, failed_before = library.scan_states(manifest.name)
     found_paths = {to_db(f.path) for f in found}
     now = time.time()
     todo, seen_ids, returned = [], [], 0
@@ -157,13 +156,7 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
         todo.append(f)
     summary.skipped = len(seen_ids)
     try:
-        with db.conn:
-            for i in range(0, len(seen_ids), 900):
-                chunk = seen_ids[i:i + 900]
-                db.execute(f"UPDATE tracks SET last_seen = ?, missing = 0 WHERE id IN ({','.join('?' * len(chunk))})",
-                           [now, *chunk])
-            if returned:
-                library._bump()
+        library.mark_seen(seen_ids, now, returned=bool(returned))
     except sqlite3.Error as e:
         raise LibraryError(explain(e, library.path)) from None
 
@@ -240,17 +233,14 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
             starts, fingerprint, error = [], None, e
         stage["tags"] += time.perf_counter() - t0
         key = to_db(f.path)
-        folder_id = library.db.execute("SELECT id FROM folders WHERE path = ?", [to_db(f.folder)]).fetchone()
         fields = dict(tags, size=f.size, mtime=f.mtime, fingerprint=fingerprint, last_seen=time.time(), missing=0,
-                      folder_id=folder_id[0] if folder_id else None, **info_fields)
+                      folder_id=library.folder_id(f.folder), **info_fields)
         old = existing.get(key)
         moved_from = vanished[fingerprint].pop() if fingerprint and not old and vanished.get(fingerprint) else None
         if moved_from:
             del gone[moved_from[0]]
             # the same audio under a new name: keep the track row and its analyses
-            with library.db.conn:
-                library.db.execute("UPDATE tracks SET path = ? WHERE id = ?", [key, moved_from[1]])
-                library.db.execute("DELETE FROM errors WHERE path = ?", [key])
+            library.move_track(moved_from[1], f.path)
             track_id = library.upsert_track(f.path, **fields)
             summary.moved += 1
             if track_id in analysed:
@@ -259,8 +249,7 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
                 return True
         else:
             if old and old[5] and fingerprint and old[5] != fingerprint:
-                with library.db.conn:  # new audio in the same file: every model's result is stale
-                    library.db.execute("DELETE FROM analyses WHERE track_id = ?", [old[1]])
+                library.forget_analyses(old[1])  # new audio in the same file: every model's result is stale
             track_id = library.upsert_track(f.path, **fields)
         if error is not None:
             reason = "vanished" if not os.path.exists(f.path) else error.reason
@@ -268,9 +257,9 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
             done += 1
             report(f.path)
             return True
-        twin = _analysed_twin(library, fingerprint, track_id, manifest.name)
+        twin = library.analysed_twin(fingerprint, track_id, manifest.name)
         if twin is not None:
-            _copy_analysis(library, twin, track_id, manifest.name)
+            library.copy_analysis(twin, track_id, manifest.name)
             summary.analysed += 1
             done += 1
             report(f.path)
@@ -331,17 +320,19 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
     if not summary.cancelled:
         try:
             ids = [r[1] for r in gone.values()]
-            with db.conn:
-                for i in range(0, len(ids), 900):
-                    chunk = ids[i:i + 900]
-                    marks = ",".join("?" * len(chunk))
-                    db.execute(f"UPDATE tracks SET missing = 1 WHERE id IN ({marks})", chunk)
-                    db.execute(f"DELETE FROM errors WHERE track_id IN ({marks})", chunk)  # about files now gone
+            library.mark_missing(ids)
             summary.missing = len(ids)
             if ids or summary.moved:
                 library.touch()
         except sqlite3.Error as e:
             raise LibraryError(explain(e, library.path)) from None
+    try:
+        changed = library.change_marker() != before
+    except sqlite3.Error as e:
+        raise LibraryError(explain(e, library.path)) from None
+    if changed:
+        backup = backup_after_scan(library)
+        summary.backup = str(backup) if backup else None
     summary.seconds = time.perf_counter() - t_start
     return summary
 
@@ -375,17 +366,9 @@ def _discover(roots: list[str], progress: Callable[[ScanProgress], None] | None,
 def _record_unreachable(library: Library, prefixes: tuple[str, ...], unreachable: list[tuple[str, str]]) -> None:
     """One error row per folder that could not be read (reason 'unreadable_folder'); rows from
     earlier scans of these roots go, so a folder that is readable again leaves the list."""
-    db = library.db
-    with db.conn:
-        old = [r[0] for r in db.execute("SELECT path FROM errors WHERE reason = 'unreadable_folder'")
-               if (from_db(r[0]) + os.sep).startswith(prefixes)]
-        for path in old:
-            db.execute("DELETE FROM errors WHERE path = ?", [path])
-        for path, why in unreachable:
-            detail = (f"{why}; its tracks are kept (is the drive connected?)" if why == "folder not found"
-                      else f"{why}; the tracks in it are kept as they were")
-            db.execute("INSERT OR REPLACE INTO errors(path, track_id, reason, detail, at) VALUES (?, NULL, ?, ?, ?)",
-                       [to_db(path), "unreadable_folder", detail, time.time()])
+    library.replace_folder_errors(prefixes, [
+        (path, f"{why}; its tracks are kept (is the drive connected?)" if why == "folder not found"
+         else f"{why}; the tracks in it are kept as they were") for path, why in unreachable])
 
 
 class _Done:
@@ -399,23 +382,3 @@ class _Done:
 
     def result(self):
         return self._value
-
-
-def _analysed_twin(library: Library, fingerprint: str | None, track_id: int, model: str) -> int | None:
-    """Another track with the same audio already analysed by this model (a copy of the file)."""
-    if not fingerprint:
-        return None
-    row = library.db.execute(
-        "SELECT t.id FROM tracks t JOIN analyses a ON a.track_id = t.id AND a.model = ?"
-        " WHERE t.fingerprint = ? AND t.id != ? LIMIT 1", [model, fingerprint, track_id]).fetchone()
-    return row[0] if row else None
-
-
-def _copy_analysis(library: Library, source: int, target: int, model: str) -> None:
-    with library.db.conn:
-        library.db.execute(
-            "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts, window_probs,"
-            " embedding, embedding_std, dense, n_windows, analysed_at, analysis_seconds)"
-            " SELECT ?, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
-            " dense, n_windows, analysed_at, 0 FROM analyses WHERE track_id = ? AND model = ?", [target, source, model])
-        library._bump()

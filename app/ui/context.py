@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
-from app.home import data_home, model_store
-from app.library.db import Library
+from app.home import data_home, model_store, open_library
 
 from .tasks import TaskRunner
 
@@ -21,8 +20,8 @@ class AppContext(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.library = Library()
         self.store = model_store()
+        self.library = open_library()
         self.tasks = TaskRunner(self)
         self.settings = QSettings(str(data_home() / "settings.ini"), QSettings.Format.IniFormat)
         self.selected: list[int] = []

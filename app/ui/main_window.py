@@ -10,7 +10,8 @@ from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QProgressBar, QPushButton,
                                QStackedWidget, QTabWidget, QToolBar, QWidget)
 
-from app.library.db import Library
+from app.home import open_library
+from app.library.fspath import display_path
 
 from .context import AppContext
 from .folders_view import FoldersView
@@ -181,9 +182,12 @@ class MainWindow(QMainWindow):
 
     def open_track(self, path: str) -> None:
         """Select a track by path and fill the track panel and "more like this" for it."""
-        track = self.ctx.library.track_by_path(Path(path).expanduser().resolve())
+        track = self.ctx.library.find_track(path)
         if track is None:
-            self.message.setText(f"{path} is not in the library")
+            self.message.setText(f"{display_path(path)} is not in the library")
+            return
+        if track["missing"]:
+            self.message.setText(f"{display_path(path)} is marked missing (its file was gone at the last scan)")
             return
         self.ctx.select([track["id"]])
         self.similar_view.show_for([track["id"]])
@@ -234,7 +238,7 @@ class MainWindow(QMainWindow):
         def work(report, cancelled):
             from app.library.scanner import scan
 
-            lib = Library(path)
+            lib = open_library(path=path)
             try:
                 def progress(p):
                     report(p.done, p.total, f"Analysing {Path(p.current).name if p.current else '…'}"
@@ -258,7 +262,7 @@ class MainWindow(QMainWindow):
         def work(report, cancelled):
             from app.library.mapping import build_map
 
-            lib = Library(path)
+            lib = open_library(path=path)
             try:
                 return build_map(lib, refit=refit, progress=lambda stage, f: report(f * 100, 100, stage.capitalize()),
                                  should_stop=cancelled)

@@ -29,10 +29,12 @@ class _Worker(QObject):
     def run(self) -> None:
         try:
             result = self.fn(lambda d, t, m="": self.progress.emit(float(d), float(t), m), lambda: self.cancel_requested)
-        except Exception as e:  # shown to the user; the traceback goes to the log
+        except Exception as e:  # shown to the user; the traceback goes to the log file, not the terminal
             import logging
 
-            logging.getLogger(__name__).error("task failed: %s", traceback.format_exc())
+            log = logging.getLogger(__name__)
+            log.warning("task failed: %s", str(e).splitlines()[0] if str(e) else type(e).__name__)
+            log.info("task failed: %s", traceback.format_exc())
             self.failed.emit(str(e) or type(e).__name__)
             return
         self.finished.emit(result)

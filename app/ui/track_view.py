@@ -98,11 +98,11 @@ class TrackView(QWidget):
             self.cover.setPixmap(QPixmap())
             self.cover.setText("no cover art")
         analysis = self.ctx.library.analysis(track_id)
-        error = self.ctx.library.db.execute("SELECT reason, detail FROM errors WHERE track_id = ?", [track_id]).fetchone()
+        error = self.ctx.library.track_error(track_id)
         self.bars.clear()
         self.timeline.clear()
         if analysis is None:
-            self.status.setText(f"Not analysed: {error[0]} – {error[1]}" if error else
+            self.status.setText(f"Not analysed: {error['reason']} – {error['detail']}" if error else
                                 "Not analysed yet with the active model.")
             return
         self.status.setText(f"Analysed by {analysis['model']} from {len(analysis['window_starts'])} windows.")

@@ -35,14 +35,14 @@ class TrainThread(QThread):
         self._stop = True
 
     def _dataset(self):
-        from app.library.db import Library
+        from app.home import open_library
         from app.library.labels import library_pairs, parse_mapping
         from model.train.datasets import from_pairs, scan_folder
 
         if self.source is not None:
             return scan_folder(self.source)
         mapping = parse_mapping(self.mapping_text) if self.mapping_text.strip() else None
-        with Library() as lib:
+        with open_library(read_only=True) as lib:
             return from_pairs(library_pairs(lib, mapping), "library", sorted(mapping) if mapping else None)
 
     def run(self) -> None:
