@@ -473,7 +473,7 @@ def test_gui_offers_repair_for_a_damaged_library(qtbot, monkeypatch):
 
     def choose_restore(box):
         button = next(b for b in box.buttons() if b.text() == "Restore backup")
-        clicked.append(box.text())
+        clicked.append(box.text() + box.detailedText())
         button.click()
         return 0
 

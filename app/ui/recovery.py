@@ -33,7 +33,8 @@ def damaged_dialog(library_path: Path, message: str, parent: QWidget | None = No
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Critical)
     box.setWindowTitle("The library is damaged")
-    box.setText(message)
+    box.setText(f"The library {library_path} is damaged and cannot be read completely.")
+    box.setDetailedText(message)
     box.setInformativeText(
         (f"The newest good backup is {good.name}; tracks analysed since then will be analysed again by the next scan."
          if good else "There is no good backup; what can still be read can be saved into a new library.")
