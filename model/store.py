@@ -7,6 +7,8 @@ Layout under the store's folder (the data home's `models/`):
     active               the active model's name
 Weights are never read with pickle. Every write goes to a temporary file renamed into place, so
 a failed import leaves the store, and the active model, as they were.
+Reading manifests and the active name needs no torch (read-only commands stay fast); torch is
+imported by the methods that move weights.
 """
 
 from __future__ import annotations
@@ -19,15 +21,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from . import authors_weights
-from .bbnn import BBNN
 from .download import DownloadError, ProgressFn, download, sha256_of
-from .keras_import import KerasImportError, read_keras_bbnn
-from .mel import MelSpec
+from .melspec import MelSpec
+
+if TYPE_CHECKING:  # torch, safetensors' torch half and the Keras reader load only to move weights
+    import torch
+
+    from .bbnn import BBNN
 
 FORMAT = "cratedigger-bbnn/1"
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -105,6 +108,9 @@ class ModelStore:
         if not name:
             raise ModelStoreError("no model is active: run 'cratedigger model fetch' or 'cratedigger model import FILE'")
         manifest = self.manifest(name)
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
         try:
             state = load_file(str(self.root / f"{name}.safetensors"))
         except (SafetensorError, OSError, ValueError) as e:
@@ -116,6 +122,8 @@ class ModelStore:
     def save(self, model: BBNN, manifest: Manifest, activate: bool = False) -> Manifest:
         if not _NAME_OK.match(manifest.name):
             raise ModelStoreError(f"bad model name {manifest.name!r}: letters, digits, '.', '_' and '-' only")
+        from safetensors.torch import save_file
+
         self.root.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         weights = self.root / f"{manifest.name}.safetensors"
@@ -158,6 +166,8 @@ class ModelStore:
         with open(path, "rb") as f:
             magic = f.read(8)
         if magic == b"\x89HDF\r\n\x1a\n":
+            from .keras_import import KerasImportError, read_keras_bbnn
+
             try:
                 model, classes = read_keras_bbnn(path)
             except KerasImportError as e:
@@ -200,7 +210,9 @@ def _name_from(path: Path) -> str:
     return stem[:64]
 
 
-def _model_from_state(state: dict[str, torch.Tensor], n_classes: int, label: str) -> BBNN:
+def _model_from_state(state: dict[str, "torch.Tensor"], n_classes: int, label: str) -> BBNN:
+    from .bbnn import BBNN
+
     model = BBNN(n_classes)
     try:
         model.load_state_dict(state, strict=True)
@@ -210,7 +222,8 @@ def _model_from_state(state: dict[str, torch.Tensor], n_classes: int, label: str
 
 
 def _read_checkpoint(path: Path) -> tuple[BBNN, Manifest]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
 
     try:
         with safe_open(str(path), framework="pt") as f:

@@ -84,6 +84,30 @@ class Basis:
         return unit_rows(x).astype(np.float32)
 
 
+def principal_axes(x: np.ndarray, k: int) -> np.ndarray:
+    """The k leading principal axes of x's rows, (k, D), as scikit-learn's PCA.components_.
+
+    Centred; from the covariance matrix's eigenvectors when there are many more rows than
+    columns (cheaper), from the SVD otherwise. Signs follow scikit-learn: each axis's largest
+    coordinate (in absolute value) is positive, so the result is deterministic.
+    """
+    from threadpoolctl import threadpool_limits
+
+    x = np.asarray(x)
+    x = x - x.mean(axis=0)
+    n, d = x.shape
+    gram = (x.T @ x).astype(np.float64) if n >= 10 * d else None
+    # one BLAS thread: OpenBLAS's threads make these small decompositions 100x slower on a busy machine
+    with threadpool_limits(1, user_api="blas"):
+        if gram is not None:
+            values, vectors = np.linalg.eigh(gram)
+            axes = vectors[:, np.argsort(values)[::-1][:k]].T
+        else:
+            axes = np.linalg.svd(x, full_matrices=False)[2][:k]
+    signs = np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])
+    return axes * np.where(signs == 0, 1.0, signs)[:, None]
+
+
 def fit_basis(kind: str, parts: list[np.ndarray]) -> Basis:
     """Standardisation (and principal components) of every block, from these tracks."""
     blocks = []
@@ -96,10 +120,7 @@ def fit_basis(kind: str, parts: list[np.ndarray]) -> Basis:
         components = None
         k = min(n_components or 0, len(raw) - 1, raw.shape[1])
         if n_components and k >= 1:
-            from sklearn.decomposition import PCA
-
-            pca = PCA(n_components=k, random_state=0).fit((raw - mean) / std)
-            components = pca.components_.T.astype(np.float32)
+            components = principal_axes((raw - mean) / std, k).T.astype(np.float32)
         blocks.append(Block(mean.astype(np.float32), std.astype(np.float32), components))
     return Basis(kind, blocks)
 
