@@ -13,13 +13,17 @@ unit variance: the ReLU features are all positive, so raw cosines are all close 
 on its principal components where the representation says so, and L2-normalised; the blocks are
 concatenated and each row scaled to unit length, so a dot product is a cosine similarity. The
 map keeps its basis with its fit, so tracks added later are placed in the same space. The cache
-is keyed by the database's data_version, so it follows every change of the analyses.
+(in memory, and on disk under the data home's cache/vectors so that a new process need not fit
+again) is keyed by the database's data_version, so it follows every change of the analyses.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -172,15 +176,59 @@ _lock = threading.Lock()
 
 
 def vector_index(library, model: str, kind: str = DEFAULT_KIND) -> VectorIndex:
-    """The normalised matrix of a representation, rebuilt only when the analyses changed."""
+    """The normalised matrix of a representation, rebuilt only when the analyses changed.
+
+    Kept in memory and on disk (the data home's cache/vectors), so a command in a new process
+    answers from the saved matrix instead of reading and fitting every track again.
+    """
     version = library.data_version()
     key = (str(library.path), model, kind)
     with _lock:
         cached = _cache.get(key)
         if cached is not None and cached.version == version:
             return cached
-    ids, matrix, _ = features(library, model, kind)
-    index = VectorIndex(ids, matrix, version)
+    stamp = _library_stamp(library)
+    saved = _saved_path(library, model, kind)
+    index = _load_saved(saved, version, stamp)
+    if index is None:
+        ids, matrix, _ = features(library, model, kind)
+        index = VectorIndex(ids, matrix, version)
+        _save(saved, index, stamp)
     with _lock:
         _cache[key] = index
     return index
+
+
+def _library_stamp(library) -> int:
+    """Tells a database file from another one at the same path (a deleted and rebuilt library)."""
+    try:
+        return os.stat(library.path).st_ino
+    except (OSError, TypeError):
+        return 0
+
+
+def _saved_path(library, model: str, kind: str) -> Path:
+    from app.home import cache_dir
+
+    key = hashlib.sha1(f"{os.path.abspath(str(library.path))}\0{model}\0{kind}".encode()).hexdigest()[:20]
+    return cache_dir() / "vectors" / f"{key}.npz"
+
+
+def _load_saved(path: Path, version: int, stamp: int) -> VectorIndex | None:
+    try:
+        with np.load(path) as saved:
+            if int(saved["version"]) != version or int(saved["stamp"]) != stamp:
+                return None
+            return VectorIndex(saved["ids"], saved["matrix"], version)
+    except (OSError, ValueError, KeyError, EOFError):  # absent, damaged or from another layout: rebuild
+        return None
+
+
+def _save(path: Path, index: VectorIndex, stamp: int) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, ids=index.ids, matrix=index.matrix, version=index.version, stamp=stamp)
+        os.replace(tmp, path)
+    except OSError:  # a full or read-only data home: the next command fits again
+        tmp.unlink(missing_ok=True)
