@@ -180,6 +180,13 @@ class Library:
             return row[0] if row else candidates[0]
         return None
 
+    def _write_key(self, model: str) -> str:
+        """The key to store under for a model given by key or, failing that, by name (no store lookup)."""
+        if self.db.execute("SELECT 1 FROM models WHERE key = ?", [model]).fetchone():
+            return model
+        row = self.db.execute("SELECT key FROM models WHERE name = ? ORDER BY added_at DESC LIMIT 1", [model]).fetchone()
+        return row[0] if row else model
+
     def model_name(self, key: str) -> str:
         row = self.db.execute("SELECT name FROM models WHERE key = ?", [key]).fetchone()
         return row[0] if row else key
@@ -233,6 +240,7 @@ class Library:
         if not all(np.isfinite(a).all() for a in (window_probs, embeddings, dense)):
             raise ValueError("model output was invalid (NaN or infinite values); not stored")
         probs = window_probs.mean(axis=0)
+        model = self._write_key(model)
         classes = classes or self.classes(model)
         top = int(probs.argmax())
         with self.db.conn:

@@ -93,6 +93,8 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
         if plan.todo:
             _analyse(library, plan, ears, summary, progress, should_stop,
                      _default_workers() if workers is None else workers, policy)
+        else:
+            Reporter(summary, 0, progress)(None, finished=False)
         if not summary.cancelled:
             summary.missing = missing.mark_missing(library, plan, summary.moved)
     summary.seconds = time.perf_counter() - t_start
