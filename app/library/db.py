@@ -115,14 +115,19 @@ def blob(array) -> bytes:
     return np.ascontiguousarray(np.asarray(array, dtype="<f4")).tobytes()
 
 
-def _store_manifest(name: str | None):
-    """The model store's manifest for `name` (the active model when None), or None."""
+def _active_model() -> str | None:
+    from app.home import model_store
+
+    return model_store().active_name()
+
+
+def _store_manifest(name: str):
+    """The model store's manifest for `name`, or None."""
     from app.home import model_store
 
     store = model_store()
     try:
-        name = name or store.active_name()
-        return store.manifest(name) if name and name in store.names() else None
+        return store.manifest(name) if name in store.names() else None
     except Exception:  # a bad name or a damaged manifest: not the store's model
         return None
 
@@ -169,16 +174,17 @@ class Library:
 
     def _model(self, model: str | None) -> str | None:
         """The key analyses are stored under for a model given by name or key (None: the active one)."""
-        manifest = _store_manifest(model)
-        candidates = [manifest.key, manifest.name] if manifest else ([model] if model else [])
+        name = model or _active_model()
+        if not name:
+            return None
+        manifest = _store_manifest(name)
+        candidates = [manifest.key, manifest.name] if manifest else [name]
         for c in candidates:
             if self.db.execute("SELECT 1 FROM models WHERE key = ?", [c]).fetchone():
                 return c
-        if candidates:
-            row = self.db.execute("SELECT key FROM models WHERE name = ? ORDER BY added_at DESC LIMIT 1",
-                                  [candidates[-1]]).fetchone()
-            return row[0] if row else candidates[0]
-        return None
+        row = self.db.execute("SELECT key FROM models WHERE name = ? ORDER BY added_at DESC LIMIT 1",
+                              [candidates[-1]]).fetchone()
+        return row[0] if row else candidates[0]
 
     def _write_key(self, model: str) -> str:
         """The key to store under for a model given by key or, failing that, by name (no store lookup)."""
