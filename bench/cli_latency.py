@@ -130,7 +130,7 @@ def main() -> None:
     paths = small_library()
     env = dict(os.environ)
     help_s = timed(["--help"], args.repeat, env)
-    print(f"| command (65 tracks unless said) | seconds | / --help |\n|---|---|---|")
+    print("| command (65 tracks unless said) | seconds | / --help |\n|---|---|---|")
     results = [row("--help", help_s, help_s)]
     listing = Path(env["CRATEDIGGER_HOME"]) / "tracks.txt"
     listing.write_text("\n".join(paths[:5]) + "\n")

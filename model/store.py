@@ -329,6 +329,8 @@ class ModelStore:
             raise ModelStoreError(str(e)) from None
         except OSError as e:
             raise ModelStoreError(f"cannot read {path}: {e.strerror or e}") from None
+        from .musicnn import MusicnnSpec
+
         pinned = digest == musicnn_weights.WHEEL_SHA256
         manifest = Manifest(
             name=musicnn_weights.NAME, kind=KIND_MUSICNN, classes=weights.labels, format=MUSICNN_FORMAT,
