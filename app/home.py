@@ -76,4 +76,18 @@ def open_library(read_only: bool = False, path: Path | None = None):
             Library(path).close()
         except LibraryError:
             pass  # the read-only open below says what is wrong
-    return Library(path, read_only=read_only, active_model=model_store().active_name)
+    return Library(path, read_only=read_only, active_model=active_model_key)
+
+
+def active_model_key() -> str | None:
+    """The active model as the library knows it: its weights' digest (its name when unknown)."""
+    from model.store import ModelStoreError
+
+    store = model_store()
+    name = store.active_name()
+    if not name:
+        return None
+    try:
+        return store.manifest(name).key
+    except ModelStoreError:
+        return name

@@ -79,15 +79,15 @@ def _ids(library, paths: list[str]) -> list[int]:
 
 def _check_filters(library, genres: list[str] | None, clusters: list[int] | None) -> None:
     """Unknown genres or clusters are errors that list the valid ones (LookupError)."""
-    from app.library.mapping import clusters as saved_clusters
-
     if genres:
-        valid = library.classes(library.model_name())
+        valid = library.classes(library.model_key())
         unknown = [g for g in genres if g not in valid]
         if unknown:
             raise LookupError(f"unknown genre {', '.join(map(repr, unknown))}; the active model's genres are: "
                               f"{', '.join(valid)}")
     if clusters:
+        from app.library.mapping import clusters as saved_clusters
+
         valid_ids = sorted(c["cluster"] for c in saved_clusters(library))
         if not valid_ids:
             raise LookupError("there are no clusters yet: run 'cratedigger clusters' first")

@@ -2,11 +2,13 @@
 
 A fit brings the chosen representation (the library's default, see vectors.py) to unit rows
 with a basis fitted on the library (standardisation, principal components; kept with the fit so
-later tracks land in the same space), reduces it with UMAP to 2-D for the map and to 10-D for clustering (both from one shared nearest-neighbour
-graph), and clusters the 10-D points with scikit-learn's HDBSCAN (noise points join their
-nearest cluster) or KMeans with a chosen k. Every cluster is named from its dominant predicted
-genres, its most common artist and its most common tag genre. Results go to the map_points,
-clusters and map_fits tables. Seeded: the same library gives the same map.
+later tracks land in the same space), reduces it with UMAP to 2-D for the map and to 10-D for
+clustering (exact neighbours below 4,096 tracks, one shared approximate nearest-neighbour graph
+above; UMAP's compiled code is cached on disk, see compiled.py), and clusters the 10-D points
+with scikit-learn's HDBSCAN (noise points join their nearest cluster) or KMeans with a chosen k.
+Every cluster is named from its dominant predicted genres, its most common artist and its most
+common tag genre. Results go to the map_points, clusters and map_fits tables. Seeded: the same
+library gives the same map.
 
 Tracks analysed after a fit are placed with the fitted reducers' `transform` and the nearest
 cluster centre, without refitting, as long as they are fewer than a fifth of the fitted ones;
@@ -31,6 +33,10 @@ from .vectors import DEFAULT_KIND, fit_basis, stored_parts
 SEED = 42
 CLUSTER_DIMS = 10
 REFIT_FRACTION = 0.2
+# Below this many tracks UMAP computes exact neighbours from all distances (its own threshold),
+# which compiles nothing per fit; above it, pynndescent's approximate graph, whose numba code
+# cannot be cached on disk, is built once and shared by both fits.
+EXACT_NEIGHBOURS = 4096
 Progress = Callable[[str, float], None]
 log = logging.getLogger(__name__)
 
@@ -41,22 +47,31 @@ class MapCancelled(Exception):
 
 def reduce(x: np.ndarray, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, tuple]:
     """(2-D map coordinates, 10-D clustering space, fitted reducers)."""
-    import umap
-    from umap.umap_ import nearest_neighbors
+    import warnings
+
+    from numba.core.errors import NumbaWarning
+
+    from .compiled import load_umap
 
     n = len(x)
     if n < 6:  # too few for UMAP: a line is an honest map of a handful of tracks
         coords = np.stack([np.arange(n, dtype=np.float32), np.zeros(n, np.float32)], axis=1)
         return coords, x, (None, None)
+    umap = load_umap()
     k = min(15, n - 1)
-    knn = nearest_neighbors(x, k, "cosine", {}, False, np.random.RandomState(seed))
-    common = dict(n_neighbors=k, metric="cosine", random_state=seed, n_jobs=1, precomputed_knn=knn, low_memory=True)
+    common = dict(n_neighbors=k, metric="cosine", random_state=seed, n_jobs=1, low_memory=True)
     epochs = 200 if n <= 10_000 else 120
-    layout = umap.UMAP(n_components=2, min_dist=0.1, n_epochs=epochs, **common)
-    coords = layout.fit_transform(x)
-    dims = min(CLUSTER_DIMS, n - 2)
-    space_model = umap.UMAP(n_components=dims, min_dist=0.0, n_epochs=epochs // 2, **common)
-    space = space_model.fit_transform(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaWarning)  # "cannot cache": those functions compile every time
+        if n >= EXACT_NEIGHBOURS:  # one approximate nearest-neighbour graph shared by both fits
+            from umap.umap_ import nearest_neighbors
+
+            common["precomputed_knn"] = nearest_neighbors(x, k, "cosine", {}, False, np.random.RandomState(seed))
+        layout = umap.UMAP(n_components=2, min_dist=0.1, n_epochs=epochs, **common)
+        coords = layout.fit_transform(x)
+        dims = min(CLUSTER_DIMS, n - 2)
+        space_model = umap.UMAP(n_components=dims, min_dist=0.0, n_epochs=epochs // 2, **common)
+        space = space_model.fit_transform(x)
     return coords.astype(np.float32), space.astype(np.float32), (layout, space_model)
 
 
@@ -186,7 +201,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     (8 when there is none). A k larger than the number of analysed tracks is refused (ValueError)
     and the saved map stays.
     """
-    model = library.model_name(model)
+    model = library.model_key(model)
     if not model:
         raise ValueError("no active model")
     asked_k = k
@@ -203,21 +218,24 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
         raise ValueError(f"cannot make {k} clusters of {len(ids)} analysed tracks; choose --k of at most {len(ids)}")
     if not len(ids):
         return {"model": model, "tracks": 0, "clusters": 0, "placed": 0, "refit": False, "seconds": 0.0}
-    fit_path = _fit_file(model)
     saved = library.map_fit(model)
-    fit = None if refit or saved is None else _load_fit(fit_path, saved["params"].get("cache_sha256"))
     mapped = set(library.map_labels(model))
     gone = mapped - set(ids.tolist())
     if gone:  # tracks removed from the library leave the map without a refit
         library.remove_map_points(model, gone)
         mapped -= gone
     new = np.array([i not in mapped for i in ids])
-    same_setup = fit is not None and "basis" in fit and fit.get("kind") == kind and fit.get("method") == method and fit.get("k") == k
     summary = {"model": model, "tracks": len(ids), "refit": False}
-    if same_setup and not new.any():
+    fitted_as = (saved["params"].get("kind"), saved["method"], saved["params"].get("k")) if saved else None
+    if not refit and not new.any() and mapped and fitted_as == (kind, method, k):
+        # an unchanged map is answered from the database: the fitted reducers (and UMAP with
+        # them) are loaded only to place new tracks
         if gone:
             _relabel(library, model, ids)
-        return dict(summary, clusters=len(fit["centres"]), placed=0, seconds=time.perf_counter() - t0)
+        return dict(summary, clusters=len(library.clusters(model)), placed=0, seconds=time.perf_counter() - t0)
+    fit_path = _fit_file(model)
+    fit = None if refit or saved is None or not new.any() else _load_fit(fit_path, saved["params"].get("cache_sha256"))
+    same_setup = fit is not None and "basis" in fit and fit.get("kind") == kind and fit.get("method") == method and fit.get("k") == k
     if same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) and mapped:
         step("placing new tracks", 0.2)
         _place(library, model, fit, ids, parts, new, check)
@@ -282,15 +300,15 @@ def _store_clusters(library, model, labels, ids) -> None:
 
 def map_points(library, model: str | None = None) -> dict:
     """ids, x, y, cluster (numpy arrays) and top_genre, artist, title (lists) of every mapped track."""
-    rows = library.map_rows(library.model_name(model))
+    rows = library.map_rows(library.model_key(model))
     return {"ids": np.array([r[0] for r in rows], dtype=np.int64), "x": np.array([r[1] for r in rows], np.float32),
             "y": np.array([r[2] for r in rows], np.float32), "cluster": np.array([r[3] for r in rows], np.int64),
             "top_genre": [r[4] for r in rows], "artist": [r[5] for r in rows], "title": [r[6] for r in rows]}
 
 
 def clusters(library, model: str | None = None) -> list[dict]:
-    return library.clusters(library.model_name(model))
+    return library.clusters(library.model_key(model))
 
 
 def cluster_tracks(library, cluster_id: int, model: str | None = None) -> list[dict]:
-    return library.cluster_tracks(library.model_name(model), cluster_id)
+    return library.cluster_tracks(library.model_key(model), cluster_id)
