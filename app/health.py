@@ -3,12 +3,12 @@
 Each check returns Findings: the library file (SQLite's integrity_check, schema, backups), the
 model store (manifests readable, weights present and matching the sha256 recorded when they were
 saved), the data home (writable, free space) and the system libraries the window and the audio
-preview need. Nothing here changes anything.
+preview need. Nothing here changes anything (but the store records the digest of a model saved
+before digests were, the first time it is loaded).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sqlite3
@@ -62,49 +62,29 @@ def check_backups(path: Path) -> list[Finding]:
 
 
 def check_models(root: Path) -> list[Finding]:
-    from model.download import sha256_of
+    """Every model in the store: manifest readable, weights present and matching the digest
+    recorded in the manifest (the store's own verified load)."""
+    from model.store import KIND_BBNN, ModelStore, ModelStoreError
 
-    if not root.is_dir() or not any(root.glob("*.json")):
+    store = ModelStore(root)
+    names = store.names(kind=None)
+    if not names:
         return [Finding("models", "warning", "no model yet: run 'cratedigger model fetch' or 'cratedigger model import FILE'")]
     out = []
-    for manifest_path in sorted(root.glob("*.json")):
-        name = manifest_path.stem
-        weights = root / f"{name}.safetensors"
+    for name in names:
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            if not isinstance(manifest, dict) or not manifest.get("classes"):
-                raise ValueError("no classes")
-        except (OSError, ValueError) as e:
-            out.append(Finding("models", "problem", f"{name}: the manifest is damaged ({e}); import or fetch it "
-                                                    f"again, or 'cratedigger model remove {name}'"))
+            manifest = store.manifest(name)
+            if manifest.kind == KIND_BBNN:
+                store.load(name)
+            else:
+                store.load_musicnn(name)
+        except ModelStoreError as e:
+            out.append(Finding("models", "problem", f"{name}: {e}"))
             continue
-        if not weights.exists():
-            out.append(Finding("models", "problem", f"{name}: the weights file is missing; import or fetch it again"))
-            continue
-        expected = manifest.get("weights_sha256")
-        if expected and sha256_of(weights) != expected:
-            out.append(Finding("models", "problem", f"{name}: the weights file changed since it was saved (sha256 "
-                                                    "differs); import or fetch it again"))
-        elif expected:
-            out.append(Finding("models", "ok", f"{name}: weights match their recorded sha256"))
-        elif _readable_safetensors(weights):
-            out.append(Finding("models", "ok", f"{name}: weights readable (saved before hashes were recorded)"))
-        else:
-            out.append(Finding("models", "problem", f"{name}: the weights file is damaged; import or fetch it again"))
-    active = (root / "active")
-    if not active.exists():
-        out.append(Finding("models", "warning", "no model is active: 'cratedigger model use NAME'"))
+        out.append(Finding("models", "ok", f"{name}: weights match their recorded sha256 ({manifest.kind})"))
+    if store.active_name() is None:
+        out.append(Finding("models", "warning", "no genre model is active: 'cratedigger model use NAME'"))
     return out
-
-
-def _readable_safetensors(path: Path) -> bool:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            return bool(list(f.keys()))
-    except Exception:  # noqa: BLE001 - any failure to parse means damaged
-        return False
 
 
 def check_disk(home: Path) -> list[Finding]:

@@ -267,6 +267,14 @@ def test_model_use_on_a_read_only_home_and_a_broken_manifest(checkpoint, monkeyp
         err = capsys.readouterr().err
         assert "read-only" in err
         _clean(err)
+    weights = store.root / "mine.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-64:] = bytes(64)  # damaged tensor bytes: the digest no longer matches
+    weights.write_bytes(bytes(data))
+    monkeypatch.setattr("app.health.check_system", lambda: [])
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "PROBLEM  models   mine: the weights file of model 'mine' is damaged" in out
     (store.root / "mine.json").write_text("{not json", encoding="utf-8")
     assert main(["model", "list"]) == 1
     captured = capsys.readouterr()
