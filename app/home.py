@@ -42,8 +42,12 @@ def runs_dir() -> Path:
 
 
 def cache_dir() -> Path:
+    """Derived data; on a read-only home the folder may not exist (writers handle OSError)."""
     d = data_home() / "cache"
-    d.mkdir(exist_ok=True)
+    try:
+        d.mkdir(exist_ok=True)
+    except OSError:
+        pass
     return d
 
 
@@ -79,8 +83,9 @@ def open_library(read_only: bool = False, path: Path | None = None):
     return Library(path, read_only=read_only, active_model=active_model_key)
 
 
-def active_model_key() -> str | None:
-    """The active model as the library knows it: its weights' digest (its name when unknown)."""
+def active_model_key() -> tuple[str, ...] | None:
+    """The active model as the library may know it: (its weights' digest, its name), tried in
+    that order (analyses from before digests are under the name)."""
     from model.store import ModelStoreError
 
     store = model_store()
@@ -88,6 +93,6 @@ def active_model_key() -> str | None:
     if not name:
         return None
     try:
-        return store.manifest(name).key
+        return (store.manifest(name).key, name)
     except ModelStoreError:
-        return name
+        return (name,)

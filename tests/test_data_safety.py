@@ -243,7 +243,7 @@ def test_model_import_on_a_full_disk(checkpoint, monkeypatch, capsys):
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("model.store.save_file", full)
+    monkeypatch.setattr("safetensors.torch.save_file", full)
     assert main(["model", "import", str(checkpoint)]) == 1
     err = capsys.readouterr().err
     assert "disk is full" in err

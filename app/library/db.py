@@ -118,7 +118,8 @@ def blob(array) -> bytes:
     return np.ascontiguousarray(np.asarray(array, dtype="<f4")).tobytes()
 
 
-ActiveModel = str | Callable[[], str | None] | None
+# a model key or name, candidates tried in order (key, then name), or a function giving either
+ActiveModel = str | tuple[str, ...] | Callable[[], str | tuple[str, ...] | None] | None
 
 
 def finite_rows(matrix: np.ndarray) -> np.ndarray:
@@ -127,8 +128,8 @@ def finite_rows(matrix: np.ndarray) -> np.ndarray:
 
 
 class Library:
-    """The library database. `active_model` (a name, or a function giving the current one) is
-    what `model=None` means in the reads; the caller knows it (the model store), this class does
+    """The library database. `active_model` (a key or name, (key, name), or a function giving
+    the current one) is what `model=None` means in the reads; the caller knows it (the model store), this class does
     not. `read_only` opens the file with SQLite's read-only mode: it works on a read-only data
     home, beside a scan that is writing, and on a backup, and never changes the file."""
 
@@ -201,13 +202,16 @@ class Library:
     def model_key(self, model: str | None = None) -> str | None:
         """The key analyses are stored under, for a model given by key or name (None: the
         caller's active model). A name that several networks had means the latest of them."""
-        name = model or (self._active() if callable(self._active) else self._active)
-        if not name:
+        given = model or (self._active() if callable(self._active) else self._active)
+        candidates = [given] if isinstance(given, str) else [c for c in (given or ()) if c]
+        if not candidates:
             return None
-        if self.db.execute("SELECT 1 FROM models WHERE key = ?", [name]).fetchone():
-            return name
-        row = self.db.execute("SELECT key FROM models WHERE name = ? ORDER BY added_at DESC LIMIT 1", [name]).fetchone()
-        return row[0] if row else name
+        for c in candidates:
+            if self.db.execute("SELECT 1 FROM models WHERE key = ?", [c]).fetchone():
+                return c
+        row = self.db.execute("SELECT key FROM models WHERE name = ? ORDER BY added_at DESC LIMIT 1",
+                              [candidates[-1]]).fetchone()
+        return row[0] if row else candidates[0]
 
     _model = model_key
 
