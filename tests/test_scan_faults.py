@@ -15,7 +15,6 @@ import soundfile
 import torch
 
 from app.home import model_store, open_library
-from app.library.db import Library
 from app.library.scanner import scan
 from audio_factory import make_track
 from conftest import save_random_model
