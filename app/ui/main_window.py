@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QProgressBar, QPushButton,
                                QStackedWidget, QTabWidget, QToolBar, QWidget)
 
+from app import desktop
 from app.library.db import Library
 
 from .context import AppContext
@@ -22,7 +23,7 @@ from .tasks import format_eta
 from .track_view import TrackView
 from .welcome import WelcomePage
 
-ICON = Path(__file__).resolve().parents[2] / "resources" / "cratedigger.svg"
+ICON = Path(str(desktop.ICON))  # package data; a real file in a source tree, a wheel install and the bundle
 VIEWS = ["library", "map", "track", "similar", "folders", "model", "training"]
 
 
