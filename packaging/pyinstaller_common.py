@@ -24,11 +24,12 @@ ENTRY = PACKAGING / "entry.py"
 APP_ID = "org.cratedigger.Cratedigger"
 ICON_SVG = REPO / "app" / "resources" / f"{APP_ID}.svg"
 
-# Python modules nobody imports at run time (tools, notebooks, other Qt bindings, test suites).
+# Python modules nobody imports at run time (checked: none of them is in sys.modules after importing
+# every module of app/ and model/; torch.testing._internal is, through torch.utils.checkpoint) (tools, notebooks, other Qt bindings, test suites).
 EXCLUDED_MODULES = [
     "tkinter", "_tkinter", "IPython", "ipykernel", "jupyter_client", "notebook", "pytest", "_pytest", "pytestqt",
     "PyInstaller", "pip", "PyQt5", "PyQt6", "PySide2",
-    "torch.utils.tensorboard", "tensorboard", "torch.testing._internal", "torch.utils.benchmark",
+    "torch.utils.tensorboard", "tensorboard", "torch.utils.benchmark",
     "matplotlib.tests", "numba.tests", "numpy.tests", "scipy.conftest", "sklearn.conftest",
     "PySide6.QtWebEngineCore", "PySide6.QtWebEngineWidgets", "PySide6.QtWebEngineQuick", "PySide6.QtQml",
     "PySide6.QtQuick", "PySide6.Qt3DCore", "PySide6.QtPdf", "PySide6.QtCharts", "PySide6.QtDataVisualization",
@@ -38,13 +39,17 @@ EXCLUDED_MODULES = [
 # Collected files (destination paths) the app never reads: dropped after the analysis.
 TRIMMED_FILES = [
     # test suites and their data, C/C++ headers, build files
-    "*/tests/*", "*/test/*", "*/testing/_internal/*", "torch/include/*", "torch/share/*", "*/include/*.h",
-    "torch/bin/*Test", "torch/bin/protoc*", "torch/bin/test_*", "*.a", "*.lib", "*.pdb", "*.pyi",
+    # (not *.pyi: librosa's lazy_loader reads its __init__.pyi at run time)
+    "*/tests/*", "*/test/*", "torch/include/*", "torch/share/*", "*/include/*.h",
+    "torch/bin/*Test", "torch/bin/protoc*", "torch/bin/test_*", "torch/lib/*test*.so", "torch/lib/libaoti_custom_ops.so",
+    "torch/lib/libbackend_with_compiler.so", "*.a", "*.lib", "*.pdb",
     # CUDA: this is the CPU build (the spec refuses a CUDA torch; these catch strays)
     "*libcudnn*", "*libcublas*", "*libcufft*", "*libcurand*", "*libcusolver*", "*libcusparse*", "*libnccl*",
     "*libnvrtc*", "*libnvJitLink*", "*libcudart*", "*libtorch_cuda*", "*libc10_cuda*", "nvidia/*", "triton/*",
-    # Qt modules Cratedigger does not use (web engine, QML/Quick, 3D, PDF, charts, designer, ...)
-    "*Qt6WebEngine*", "*QtWebEngine*", "*qtwebengine*", "*Qt6Quick*", "*Qt6Qml*", "*Qt63D*", "*Qt6Pdf*",
+    # Qt modules Cratedigger does not use (web engine, 3D, PDF, charts, designer, virtual keyboard, ...)
+    # and the plugins that pull them in. Not QtQuick/QtQml: QtMultimedia's FFmpeg plugin links them.
+    "*Qt6WebEngine*", "*QtWebEngine*", "*qtwebengine*", "*Qt6Quick3D*", "*Qt6QuickControls2*", "*Qt6Qml*Compiler*",
+    "*Qt63D*", "*Qt6Pdf*", "*/imageformats/libqpdf.so", "*/platforminputcontexts/libqtvirtualkeyboardplugin.so",
     "*Qt6Charts*", "*Qt6DataVisualization*", "*Qt6Designer*", "*Qt6Graphs*", "*Qt6Location*", "*Qt6Bluetooth*",
     "*Qt6Lottie*", "*Qt6VirtualKeyboard*", "*Qt6Sensors*", "*Qt6SerialPort*", "*Qt6SpatialAudio*",
     "*Qt6TextToSpeech*", "*Qt6Scxml*", "*Qt6RemoteObjects*", "*Qt6WebSockets*", "*Qt6WebChannel*", "*Qt6WebView*",

@@ -7,9 +7,10 @@
 # BUNDLE: the one-folder bundle (dist/cratedigger), its tarball (dist/cratedigger-*.tar.gz),
 # an AppDir, an AppImage, or the executable itself. MODEL: a model file for `model import`
 # (default: $CRATEDIGGER_SMOKE_MODEL, else ../shared/bbnn/authors-weights/gtzan_fold5.hdf5).
-# Steps: --version, model import, predict --json on a generated clip, scan of a folder (worker
-# processes), gui --screenshot offscreen (timed: the cold start to the window), install-desktop,
-# and a user error that must end in one line, not a traceback. Exits non-zero on any failure.
+# Steps: --version, model import, predict --json on a generated clip, scan of a folder of eight
+# clips (worker processes), the map's clusters (UMAP, numba) and similar, gui --screenshot
+# offscreen (timed: the cold start to the window), install-desktop, and a user error that must
+# end in one line, not a traceback. Exits non-zero on any failure.
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,19 +36,22 @@ case "$bundle" in
 esac
 [ -x "$exe" ] || { echo "smoke: no executable at $exe" >&2; exit 1; }
 
-# The clip: 40 s of chords over a beat, mono 16-bit 22,050 Hz WAV (system python, stdlib only).
-python3 - "$work/music/clip.wav" <<'PY' || { echo "smoke: cannot write the test clip (needs python3)" >&2; exit 1; }
+# Eight 31 s clips (chords over a beat, each its own key and tempo), mono 16-bit 22,050 Hz WAV:
+# enough tracks for the map (UMAP). System python, stdlib only.
+python3 - "$work/music" <<'PY' || { echo "smoke: cannot write the test clips (needs python3)" >&2; exit 1; }
 import math, random, struct, sys, wave
-rate, seconds = 22050, 40
-rng = random.Random(7)
-frames = bytearray()
-for i in range(rate * seconds):
-    t = i / rate
-    beat = math.exp(-12 * (t % 0.5)) * rng.uniform(-1, 1)
-    chord = sum(math.sin(2 * math.pi * f * t) for f in (220.0, 277.2, 329.6)) / 3
-    frames += struct.pack("<h", int(12000 * (0.6 * chord + 0.4 * beat)))
-with wave.open(sys.argv[1], "wb") as out:
-    out.setnchannels(1); out.setsampwidth(2); out.setframerate(rate); out.writeframes(bytes(frames))
+rate, seconds = 22050, 31
+for n in range(8):
+    rng = random.Random(n)
+    root, period = 110.0 * 2 ** (n / 5), 0.3 + 0.08 * n
+    frames = bytearray()
+    for i in range(rate * seconds):
+        t = i / rate
+        beat = math.exp(-14 * (t % period)) * rng.uniform(-1, 1)
+        chord = sum(math.sin(2 * math.pi * root * r * t) for r in (1, 1.26, 1.5)) / 3
+        frames += struct.pack("<h", int(12000 * ((0.8 - 0.08 * n) * chord + (0.2 + 0.08 * n) * beat)))
+    with wave.open(f"{sys.argv[1]}/clip{n}.wav", "wb") as out:
+        out.setnchannels(1); out.setsampwidth(2); out.setframerate(rate); out.writeframes(bytes(frames))
 PY
 
 failed=0
@@ -71,7 +75,7 @@ if run import model import "$model" && run list model list && grep -q '\*' "$wor
     ok "model import: $(grep '\*' "$work/list.out" | head -1 | tr -s ' ')"
 else bad "model import $model" import; fi
 
-if run predict predict --json "$work/music/clip.wav" && python3 - "$work/predict.out" <<'PY'
+if run predict predict --json "$work/music/clip0.wav" && python3 - "$work/predict.out" <<'PY'
 import json, sys
 result = json.load(open(sys.argv[1]))
 genres = result[0]["genres"]
@@ -83,14 +87,24 @@ then ok "predict --json"; else bad "predict --json" predict; fi
 if run scan scan "$work/music" && run status status --json && python3 - "$work/status.out" <<'PY'
 import json, sys
 status = json.load(open(sys.argv[1]))
-assert status["tracks"] == 1 and status["analysed"].get(status["active_model"]) == 1 and not status["errors"], status
+assert status["tracks"] == 8 and status["analysed"].get(status["active_model"]) == 8 and not status["errors"], status
 PY
-then ok "scan (worker processes) + status"; else bad "scan" scan; fi
+then ok "scan of 8 clips (worker processes) + status"; else bad "scan" scan; fi
+
+if run clusters clusters --json && run similar similar --json -n 3 "$work/music/clip0.wav" && python3 - "$work" <<'PY'
+import json, sys
+clusters = json.load(open(f"{sys.argv[1]}/clusters.out"))
+similar = json.load(open(f"{sys.argv[1]}/similar.out"))
+assert sum(c["size"] for c in clusters) == 8, clusters
+assert len(similar) == 3 and all("clip" in s["path"] and not s["path"].endswith("clip0.wav") for s in similar), similar
+print(f"      {len(clusters)} clusters; more like clip0: {', '.join(s['path'].rsplit('/', 1)[1] for s in similar)}")
+PY
+then ok "map (UMAP, numba) + clusters, more like this"; else bad "clusters / similar" clusters; cat "$work/similar.err" >&2; fi
 
 start=$(date +%s.%N)
 if run gui gui --screenshot "$work/shot.png" && [ "$(head -c 8 "$work/shot.png" | od -An -tx1 | tr -d ' ')" = "89504e470d0a1a0a" ] \
         && [ "$(stat -c %s "$work/shot.png")" -gt 10000 ]; then
-    seconds=$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || python3 -c "print(round($(date +%s.%N) - $start, 2))")
+    seconds=$(python3 -c "print(f\"{$(date +%s.%N) - $start:.1f}\")")
     ok "gui --screenshot offscreen: ${seconds} s to the saved window picture (includes the 1.5 s render wait)"
     [ -n "${SMOKE_KEEP_SCREENSHOT:-}" ] && cp "$work/shot.png" "$SMOKE_KEEP_SCREENSHOT"
 else bad "gui --screenshot" gui; fi
