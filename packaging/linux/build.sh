@@ -14,6 +14,10 @@ BUNDLE=dist/cratedigger
 
 "$PY" -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller \
     packaging/linux/cratedigger.spec
+# torch's two big libraries carry full symbol tables (~75 MB); strip only those. PyInstaller's
+# strip=True strips everything, and that breaks the auditwheel-patched libraries (numpy's
+# OpenBLAS: "ELF load command address/offset not page-aligned").
+strip --strip-unneeded "$BUNDLE/_internal/torch/lib/libtorch_cpu.so" "$BUNDLE/_internal/torch/lib/libtorch_python.so"
 cp packaging/linux/install.sh LICENSE "$BUNDLE/"
 cp packaging/linux/README-bundle.txt "$BUNDLE/README.txt"
 
