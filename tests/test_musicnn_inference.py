@@ -5,10 +5,8 @@ import pytest
 import torch
 
 from model.device import cpu_has_native_bf16
-from model.musicnn import MSD_LABELS, MusiCNN, MusicnnFrontEnd, audio_patches, musicnn_from_state, run_patches
-from model.musicnn_inference import (MusicnnPredictor, resample, spread, summarise, top_tags, window_patches)
-
-SR = 22050
+from model.musicnn import MSD_LABELS, MusiCNN, audio_patches, musicnn_from_state, run_patches
+from model.musicnn_inference import MusicnnPredictor, PatchFrontEnd, spread, summarise, top_tags
 
 
 def test_spread_picks_evenly_and_handles_edges():
@@ -18,27 +16,29 @@ def test_spread_picks_evenly_and_handles_edges():
     assert spread(30, 0).tolist() == []
 
 
-def test_window_patches_match_the_front_end_on_resampled_audio():
-    rng = np.random.default_rng(0)
-    waves = (rng.standard_normal((2, 30 * SR)) * 0.1).astype(np.float32)
-    front = MusicnnFrontEnd()
-    got = window_patches(waves, [10.0, 70.0], duration=200.0, sample_rate=SR, front_end=front)
-    assert got.patches.shape == (20, 187, 96)
-    np.testing.assert_allclose(got.starts[:2], [10.0, 10.0 + 47872 / 16000])
-    assert got.starts[10] == 70.0
-    expected = audio_patches(resample(waves[1], SR), front)
-    np.testing.assert_allclose(got.patches[10:], expected, atol=1e-5)
-    subset = window_patches(waves, [10.0, 70.0], duration=200.0, sample_rate=SR, front_end=front, keep=4)
-    assert len(subset.patches) == 4 and subset.starts[0] == 10.0 and subset.starts[-1] == got.starts[-1]
+def test_patch_front_end_matches_the_reference_patches(musicnn_reference):
+    """BBNN's 30.01-s window at 16 kHz holds 10 whole patches; they are the reference's first 10."""
+    window = int(round(661_794 / 22050 * 16000))
+    audio = np.pad(musicnn_reference["Example_Rock_audio16k"], (0, window))  # the clip is 29.98 s
+    waves = np.stack([audio[:window], audio[window // 2: window // 2 + window]])
+    front = PatchFrontEnd()
+    patches = front(waves)
+    assert patches.shape == (2, 10, 187, 96) and patches.dtype == np.float32
+    np.testing.assert_allclose(patches[0], musicnn_reference["Example_Rock_patches"], atol=1e-4)
+    np.testing.assert_allclose(patches[1], audio_patches(waves[1]), atol=1e-5)
+    np.testing.assert_allclose(front.offsets(window)[:2], [0.0, 47872 / 16000])
 
 
-def test_zero_padding_of_a_short_track_is_not_heard():
-    waves = np.zeros((1, 30 * SR), np.float32)
-    waves[0, : 10 * SR] = np.sin(np.arange(10 * SR) * 0.05) * 0.3  # a 10-s track, padded to 30 s
-    got = window_patches(waves, [0.0], duration=10.0, sample_rate=SR, front_end=MusicnnFrontEnd())
-    assert len(got.patches) == 3  # 10 s holds three whole 3-s patches
-    none = window_patches(waves, [0.0], duration=2.0, sample_rate=SR, front_end=MusicnnFrontEnd())
-    assert none.patches.shape == (0, 187, 96)
+def test_patch_front_end_keeps_an_even_subset_and_round_trips():
+    front = PatchFrontEnd(keep=3)
+    assert PatchFrontEnd.from_dict(front.to_dict()).keep == 3
+    waves = (np.random.default_rng(0).standard_normal((2, 480_219)) * 0.1).astype(np.float32)
+    every = PatchFrontEnd()(waves)
+    some = front(waves)
+    assert some.shape == (2, 3, 187, 96)
+    np.testing.assert_array_equal(some, every[:, [0, 4, 9]])  # linspace(0, 9, 3) = 0, 4.5 -> 4, 9
+    assert front.offsets(480_219).tolist() == pytest.approx([0.0, 4 * 2.992, 9 * 2.992])
+    assert PatchFrontEnd()(np.zeros((1, 1000), np.float32)).shape == (1, 0, 187, 96)
 
 
 def test_summarise_and_top_tags():
@@ -55,6 +55,9 @@ def test_summarise_and_top_tags():
     best = top_tags(track.tags, MSD_LABELS, 3)
     assert len(best) == 3 and best[0][1] >= best[1][1] >= best[2][1]
     assert predictor.run(np.zeros((0, 187, 96), np.float32))["penultimate"].shape == (0, 200)
+    shaped = predictor.run(x.reshape(1, 5, 187, 96))
+    assert shaped["taggram"].shape == (1, 5, 50)
+    np.testing.assert_allclose(shaped["max_pool"][0], out["max_pool"], atol=1e-5)
     with pytest.raises(ValueError):
         summarise(predictor.run(np.zeros((0, 187, 96), np.float32)), np.zeros(0))
 
