@@ -24,7 +24,7 @@ Schema (version 1):
         silent, unreadable, vanished), detail one line for the user. A folder that could not be
         read has a row with reason unreadable_folder and no track_id.
     map_points(model, track_id, x, y, cluster; PK (model, track_id)),
-    clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres; PK (model, cluster)),
+    clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres, top_tags; PK (model, cluster)),
     map_fits(model PRIMARY KEY, method, params, n_tracks, fitted_at)
         the map and clusters, per model.
     meta(key PRIMARY KEY, value)
@@ -83,6 +83,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 _V_TAGS = """
 ALTER TABLE analyses ADD COLUMN dense_max BLOB;
 ALTER TABLE analyses ADD COLUMN top_labels TEXT;
+ALTER TABLE clusters ADD COLUMN top_tags TEXT;
 """
 # Forward migrations: MIGRATIONS[i] takes the schema from version i to i + 1.
 MIGRATIONS = [_V1, _V_TAGS]
