@@ -92,7 +92,8 @@ TOP_LABELS = 5
 TRACK_FIELDS = ("folder_id", "size", "mtime", "fingerprint", "duration", "format", "codec", "sample_rate",
                 "channels", "title", "artist", "album", "album_artist", "tag_genre", "year", "track_no",
                 "has_cover", "first_seen", "last_seen", "missing")
-SORTABLE = {"title", "artist", "album", "duration", "top_genre", "top_prob", "cluster", "status", "path", "tag_genre", "year"}
+SORTABLE = {"title", "artist", "album", "duration", "top_genre", "top_prob", "cluster", "status", "path", "tag_genre", "year",
+            "tags"}
 
 
 class LibraryError(Exception):
@@ -296,8 +297,9 @@ class Library:
             raise ValueError(f"cannot sort by {sort!r}")
         sql, params = self._rows_sql(self._model(model), search)
         order = "DESC" if descending else "ASC"
-        key = {"status": "status", "top_genre": "a.top_genre", "top_prob": "a.top_prob", "cluster": "m.cluster"}.get(sort, f"t.{sort}")
-        collate = " COLLATE NOCASE" if sort in {"title", "artist", "album", "path", "tag_genre", "top_genre"} else ""
+        key = {"status": "status", "top_genre": "a.top_genre", "top_prob": "a.top_prob", "cluster": "m.cluster",
+               "tags": "tg.top_labels"}.get(sort, f"t.{sort}")
+        collate = " COLLATE NOCASE" if sort in {"title", "artist", "album", "path", "tag_genre", "top_genre", "tags"} else ""
         rows = self.db.execute(
             "SELECT t.id, t.path, t.title, t.artist, t.album, t.duration, t.tag_genre, a.top_genre, a.top_prob,"
             " m.cluster, c.name AS cluster_name, tg.top_labels AS tags,"
