@@ -248,6 +248,14 @@ def test_model_and_folders_views(gtzan_model, window, tmp_path):
     window.show_view("model")
     assert window.model_view.fields["name"].text() == "bbnn-gtzan-fold5"
     assert "96.0%" in window.model_view.fields["accuracy"].text()
+    from app.home import musicnn_enabled
+
+    view = window.model_view
+    assert "Not installed" in view.musicnn_status.text() and not view.musicnn_fetch.isHidden()
+    assert view.musicnn_on.isChecked() and musicnn_enabled()
+    view.musicnn_on.setChecked(False)
+    window.ctx.settings.sync()
+    assert not musicnn_enabled()  # the scan (GUI or CLI) reads the same switch
     bad = tmp_path / "music"
     bad.mkdir()
     (bad / "broken.mp3").write_bytes(b"\x00" * 1000)
