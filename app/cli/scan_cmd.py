@@ -140,17 +140,22 @@ def _scan(args) -> int:
         library.close()
         if ui["bar"] is not None:
             ui["bar"].close()
+    return _report(summary, args.json_progress)
+
+
+def _report(summary, as_json: bool) -> int:
+    """The scan's last words: one summary line (or JSON), hints on stderr, the exit code."""
     line = (f"{summary.discovered} files: {summary.analysed} analysed, {summary.skipped} unchanged, "
             f"{summary.moved} moved, {summary.missing} missing, {summary.errors} errors "
             f"in {summary.seconds:.1f} s ({summary.model})")
     if summary.unreadable_folders:
         n = summary.unreadable_folders
         line += f"; {n} folder{'s' if n > 1 else ''} could not be read (see 'cratedigger errors')"
-    if args.json_progress:
+    if as_json:
         print(json.dumps({"summary": summary.__dict__}), flush=True)
     else:
         print(line)
-    if summary.musicnn_missing and not args.json_progress:
+    if summary.musicnn_missing and not as_json:
         print("tip: 'cratedigger model fetch musicnn' adds MusiCNN's mood and style tags and a sharper "
               "'more like this'", file=sys.stderr)
     if summary.cancelled:
