@@ -1,15 +1,23 @@
 """Evaluation: which representation finds same-group neighbours in real music, and cluster quality.
 
     python bench/similarity_eval.py FOLDER [--home DIR] [--windows default|all|N] [--subset NAME=G1,G2,...]
+    python bench/similarity_eval.py --list bench/sets/mixed.txt --list bench/sets/three-styles.txt \
+        --root /tmp/music/pkgs [--musicnn WHEEL_OR_FOLDER] [--patches windows,3w,9w,whole] [--cache DIR]
 
-FOLDER has one subfolder per group (a style, an album or an artist). The folder is scanned with
-the authors' GTZAN fold 5 (into --home, or a fresh data home; a kept home is not scanned twice),
-then for every representation: precision@5 and @10 of same-group neighbours (each track as the
-query in turn, the cosine over the same normalised matrices `similar` uses), per-group P@5 of the
-default representation, and the adjusted Rand index against the groups of the HDBSCAN clusters
-and of KMeans (k = number of groups) from `build_map`. Each --subset repeats the precision and
-clustering figures on only those groups (e.g. the ones of clearly different styles), from the
-same analyses.
+Folder mode: FOLDER has one subfolder per group (a style, an album or an artist). The folder is
+scanned with the authors' GTZAN fold 5 (into --home, or a fresh data home; a kept home is not
+scanned twice), then for every representation the app knows: precision@5 and @10 of same-group
+neighbours (each track as the query in turn, the cosine over the same normalised matrices
+`similar` uses), per-group P@5 of the default representation, and the adjusted Rand index
+against the groups of the HDBSCAN clusters and of KMeans (k = number of groups) from `build_map`.
+Each --subset repeats the precision and clustering figures on only those groups.
+
+List mode (the study that chose the representation): each list file holds `label<TAB>path` lines
+(paths relative to --root; bench/sets/ has the real-music sets and how they were labelled).
+Per-track BBNN windows and MusiCNN patches are computed once and cached (bench/eval_features.py);
+then every candidate representation of bench/representations.py (BBNN, MusiCNN, blends) and
+every MusiCNN patch policy gets same-label precision@5 / @10 (leave the seed out, basis fitted on
+the set) and the adjusted Rand index of KMeans (k = number of labels) on the representation.
 """
 
 from __future__ import annotations
@@ -44,7 +52,13 @@ def parse_subset(text: str) -> tuple[str, list[str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("folder", type=Path)
+    ap.add_argument("folder", type=Path, nargs="?")
+    ap.add_argument("--list", type=Path, action="append", default=[], help="list mode: a label<TAB>path file")
+    ap.add_argument("--root", type=Path, default=Path("/tmp/music/pkgs"), help="list mode: where the paths start")
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "cratedigger-eval-cache")
+    ap.add_argument("--musicnn", type=Path, help="list mode: the musicnn wheel (or unpacked folder) to add MusiCNN")
+    ap.add_argument("--patches", default="windows,3w,9w,whole", help="list mode: MusiCNN patch policies")
+    ap.add_argument("--out", type=Path, help="list mode: also write the table here (markdown)")
     ap.add_argument("--home", type=Path, help="data home to use (kept); default a fresh temporary one")
     ap.add_argument("--model-file", type=Path, default=REPO.parent / "shared/bbnn/authors-weights/gtzan_fold5.hdf5")
     ap.add_argument("--windows", default="default", help="scan window policy: default, all or a number")
@@ -52,6 +66,12 @@ def main() -> None:
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
+    if args.list:
+        from bench.list_eval import run_lists
+
+        return run_lists(args)
+    if args.folder is None:
+        ap.error("give a FOLDER, or --list files")
     home = args.home or Path(tempfile.mkdtemp(prefix="cratedigger-eval-"))
     home.mkdir(parents=True, exist_ok=True)
     os.environ["CRATEDIGGER_HOME"] = str(home)
