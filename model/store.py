@@ -1,10 +1,14 @@
-"""The model store: BBNN models as safetensors files with a JSON manifest, one active at a time.
+"""The model store: models as safetensors files with a JSON manifest; one active BBNN genre model.
 
+Two kinds of model live here (`Manifest.kind`): BBNN genre models ("bbnn"), one of which is
+active, and the MusiCNN tagger ("musicnn", name `musicnn-msd`), which is used beside the active
+BBNN when installed.
 Layout under the store's folder (the data home's `models/`):
     <name>.safetensors   weights; the manifest is repeated in the file's metadata, so a file
                          copied elsewhere can be imported back on its own
-    <name>.json          the manifest (name, classes, source, source sha256, input spec, metrics)
-    active               the active model's name
+    <name>.json          the manifest (name, kind, classes, source, source sha256, input spec, metrics)
+    <name>.LICENSE.txt   the weights' licence notice, where they carry one (MusiCNN: ISC)
+    active               the active BBNN model's name
 Weights are never read with pickle. Every write goes to a temporary file renamed into place, so
 a failed import leaves the store, and the active model, as they were.
 """
@@ -23,13 +27,16 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import authors_weights
+from . import authors_weights, musicnn_weights
 from .bbnn import BBNN
 from .download import DownloadError, ProgressFn, download, sha256_of
 from .keras_import import KerasImportError, read_keras_bbnn
 from .mel import MelSpec
+from .musicnn import MusiCNN, MusicnnSpec, musicnn_from_state
 
 FORMAT = "cratedigger-bbnn/1"
+MUSICNN_FORMAT = "cratedigger-musicnn/1"
+KIND_BBNN, KIND_MUSICNN = "bbnn", "musicnn"  # Manifest.kind
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -48,10 +55,17 @@ class Manifest:
     created: float = field(default_factory=time.time)
     format: str = FORMAT
     notes: str = ""
+    kind: str = KIND_BBNN
 
     @property
     def spec(self) -> MelSpec:
+        if self.kind != KIND_BBNN:
+            raise ModelStoreError(f"{self.name} is a {self.kind} model; its input is `musicnn_spec`")
         return MelSpec.from_dict(self.input)
+
+    @property
+    def musicnn_spec(self) -> MusicnnSpec:
+        return MusicnnSpec.from_dict(self.input)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
@@ -72,13 +86,21 @@ class ModelStore:
         self.root = Path(root)
 
     # -- reading
-    def names(self) -> list[str]:
+    def names(self, kind: str | None = KIND_BBNN) -> list[str]:
+        """Models of one kind (default: BBNN genre models); kind=None: all."""
         if not self.root.is_dir():
             return []
-        return sorted(p.stem for p in self.root.glob("*.json") if (self.root / f"{p.stem}.safetensors").exists())
+        found = sorted(p.stem for p in self.root.glob("*.json") if (self.root / f"{p.stem}.safetensors").exists())
+        return found if kind is None else [n for n in found if self._kind_of(n) == kind]
 
-    def list(self) -> list[Manifest]:
-        return [self.manifest(n) for n in self.names()]
+    def _kind_of(self, name: str) -> str | None:
+        try:
+            return self.manifest(name).kind
+        except ModelStoreError:
+            return None
+
+    def list(self, kind: str | None = KIND_BBNN) -> list[Manifest]:
+        return [self.manifest(n) for n in self.names(kind)]
 
     def manifest(self, name: str) -> Manifest:
         path = self.root / f"{name}.json"
@@ -104,25 +126,55 @@ class ModelStore:
         name = name or self.active_name()
         if not name:
             raise ModelStoreError("no model is active: run 'cratedigger model fetch' or 'cratedigger model import FILE'")
+        manifest = self._manifest_of_kind(name, KIND_BBNN)
+        return _model_from_state(self._state(name), len(manifest.classes), name), manifest
+
+    def musicnn(self) -> Manifest | None:
+        """The installed MusiCNN's manifest, or None (then: 'cratedigger model fetch musicnn')."""
+        names = self.names(KIND_MUSICNN)
+        return self.manifest(names[0]) if names else None
+
+    def load_musicnn(self, name: str | None = None) -> tuple[MusiCNN, Manifest]:
+        installed = self.musicnn()
+        name = name or (installed.name if installed else None)
+        if not name:
+            raise ModelStoreError("MusiCNN is not installed: run 'cratedigger model fetch musicnn'")
+        manifest = self._manifest_of_kind(name, KIND_MUSICNN)
+        return _musicnn_from_state(self._state(name), len(manifest.classes), name), manifest
+
+    def _manifest_of_kind(self, name: str, kind: str) -> Manifest:
         manifest = self.manifest(name)
+        if manifest.kind == kind:
+            return manifest
+        if manifest.kind == KIND_MUSICNN:
+            raise ModelStoreError(f"{name} is a MusiCNN tagger, not a genre model; "
+                                  "it runs beside the active genre model by itself")
+        raise ModelStoreError(f"{name} is a {manifest.kind} model, not a MusiCNN tagger")
+
+    def _state(self, name: str) -> dict[str, torch.Tensor]:
         try:
-            state = load_file(str(self.root / f"{name}.safetensors"))
+            return load_file(str(self.root / f"{name}.safetensors"))
         except (SafetensorError, OSError, ValueError) as e:
             raise ModelStoreError(f"the weights of model {name!r} are missing or damaged ({e}); "
                                   "import or fetch it again") from None
-        return _model_from_state(state, len(manifest.classes), name), manifest
 
     # -- writing
-    def save(self, model: BBNN, manifest: Manifest, activate: bool = False) -> Manifest:
+    def save(self, model: BBNN | MusiCNN, manifest: Manifest, activate: bool = False,
+             license_text: str | None = None) -> Manifest:
         if not _NAME_OK.match(manifest.name):
             raise ModelStoreError(f"bad model name {manifest.name!r}: letters, digits, '.', '_' and '-' only")
         self.root.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         weights = self.root / f"{manifest.name}.safetensors"
         tmp = weights.with_name(f".{weights.name}.tmp")
+        metadata = {"cratedigger_manifest": manifest.to_json()}
+        if license_text:
+            metadata["license"] = license_text
         try:
-            save_file(state, str(tmp), metadata={"cratedigger_manifest": manifest.to_json()})
+            save_file(state, str(tmp), metadata=metadata)
             os.replace(tmp, weights)
+            if license_text:
+                _atomic_write_text(self.root / f"{manifest.name}.LICENSE.txt", license_text)
             _atomic_write_text(self.root / f"{manifest.name}.json", manifest.to_json())
         except OSError as e:
             tmp.unlink(missing_ok=True)
@@ -132,7 +184,7 @@ class ModelStore:
         return manifest
 
     def use(self, name: str) -> Manifest:
-        manifest = self.manifest(name)
+        manifest = self._manifest_of_kind(name, KIND_BBNN)
         if not (self.root / f"{name}.safetensors").exists():
             raise ModelStoreError(f"model {name!r} has no weights file")
         _atomic_write_text(self.root / "active", name + "\n")
@@ -140,15 +192,17 @@ class ModelStore:
 
     def remove(self, name: str) -> None:
         self.manifest(name)
-        for suffix in (".safetensors", ".json"):
+        for suffix in (".safetensors", ".json", ".LICENSE.txt"):
             (self.root / f"{name}{suffix}").unlink(missing_ok=True)
         if self.active_name() is None:
             (self.root / "active").unlink(missing_ok=True)
 
     # -- getting models in
     def import_file(self, path: str | os.PathLike, name: str | None = None, activate: bool = True) -> Manifest:
-        """An authors' Keras HDF5 file or one of our own .safetensors checkpoints."""
+        """An authors' Keras HDF5 file, one of our own .safetensors checkpoints, or the musicnn wheel / its folder."""
         path = Path(path)
+        if musicnn_weights.is_musicnn_source(path):
+            return self.import_musicnn(path)
         if not path.is_file():
             raise ModelStoreError(f"{path} is not a file")
         try:
@@ -172,10 +226,43 @@ class ModelStore:
                 notes="BBNN authors' Keras 2.0.6 model (Liu et al. 2021), converted on this machine",
             )
         else:
-            model, manifest = _read_checkpoint(path)
+            model, manifest, license_text = _read_checkpoint(path)
             manifest.name = name or manifest.name or _name_from(path)
             manifest.source_sha256 = manifest.source_sha256 or digest
+            return self.save(model, manifest, activate=activate and manifest.kind == KIND_BBNN, license_text=license_text)
         return self.save(model, manifest, activate=activate)
+
+    def import_musicnn(self, path: str | os.PathLike, source: str | None = None) -> Manifest:
+        """The musicnn wheel or a folder it was unpacked into: checkpoint -> safetensors, with its ISC notice."""
+        path = Path(path)
+        try:
+            weights = musicnn_weights.read_source(path)
+            digest = sha256_of(path) if path.is_file() else None
+        except musicnn_weights.MusicnnWeightsError as e:
+            raise ModelStoreError(str(e)) from None
+        except OSError as e:
+            raise ModelStoreError(f"cannot read {path}: {e.strerror or e}") from None
+        pinned = digest == musicnn_weights.WHEEL_SHA256
+        manifest = Manifest(
+            name=musicnn_weights.NAME, kind=KIND_MUSICNN, classes=weights.labels, format=MUSICNN_FORMAT,
+            source=source or f"{musicnn_weights.SOURCE} from {path.resolve()}"
+                             + ("" if pinned or digest is None else " (not the pinned 0.1.0 wheel)"),
+            source_sha256=digest, input=MusicnnSpec().to_dict(), notes=musicnn_weights.NOTES)
+        model = _musicnn_from_state(weights.state, len(weights.labels), manifest.name)
+        return self.save(model, manifest, license_text=weights.license_text)
+
+    def fetch_musicnn(self, url: str | None = None, progress: ProgressFn | None = None, timeout: float = 30.0,
+                      cancelled: Callable[[], bool] | None = None) -> Manifest:
+        """Download the musicnn 0.1.0 wheel (pinned sha256), read its checkpoint and store MusiCNN."""
+        address = musicnn_weights.wheel_url(url)
+        cache = self.root / "downloads" / musicnn_weights.WHEEL_FILE
+        if not (cache.exists() and sha256_of(cache) == musicnn_weights.WHEEL_SHA256):
+            try:
+                download(address, cache, musicnn_weights.WHEEL_SHA256, timeout=timeout, progress=progress,
+                         cancelled=cancelled)
+            except DownloadError as e:
+                raise ModelStoreError(str(e)) from None
+        return self.import_musicnn(cache, source=f"{musicnn_weights.SOURCE} {address}")
 
     def fetch(self, dataset: str = authors_weights.DEFAULT_DATASET, fold: int = authors_weights.DEFAULT_FOLD,
               base_url: str | None = None, progress: ProgressFn | None = None, timeout: float = 30.0,
@@ -209,7 +296,14 @@ def _model_from_state(state: dict[str, torch.Tensor], n_classes: int, label: str
     return model.eval()
 
 
-def _read_checkpoint(path: Path) -> tuple[BBNN, Manifest]:
+def _musicnn_from_state(state: dict[str, torch.Tensor], n_classes: int, label: str) -> MusiCNN:
+    try:
+        return musicnn_from_state(state, n_classes)
+    except (RuntimeError, KeyError) as e:
+        raise ModelStoreError(f"{label}: weights do not fit MusiCNN ({str(e)[:200]})") from None
+
+
+def _read_checkpoint(path: Path) -> tuple[BBNN | MusiCNN, Manifest, str | None]:
     from safetensors import safe_open
 
     try:
@@ -224,4 +318,6 @@ def _read_checkpoint(path: Path) -> tuple[BBNN, Manifest]:
         manifest = Manifest.from_dict(json.loads(meta["cratedigger_manifest"]))
     except (json.JSONDecodeError, TypeError) as e:
         raise ModelStoreError(f"{path.name}: damaged manifest ({e})") from None
-    return _model_from_state(state, len(manifest.classes), path.name), manifest
+    if manifest.kind == KIND_MUSICNN:
+        return _musicnn_from_state(state, len(manifest.classes), path.name), manifest, meta.get("license")
+    return _model_from_state(state, len(manifest.classes), path.name), manifest, None

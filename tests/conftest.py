@@ -20,6 +20,7 @@ def home(tmp_path_factory, monkeypatch) -> Path:
     d = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("CRATEDIGGER_HOME", str(d))
     monkeypatch.delenv("CRATEDIGGER_WEIGHTS_URL", raising=False)
+    monkeypatch.delenv("CRATEDIGGER_MUSICNN_URL", raising=False)
     return d
 
 
@@ -41,3 +42,21 @@ def gtzan_model(home, authors_dir):
     from app.home import model_store
 
     return model_store().import_file(authors_dir / "gtzan_fold5.hdf5")
+
+
+@pytest.fixture(scope="session")
+def musicnn_wheel() -> Path:
+    """The musicnn 0.1.0 wheel (MusiCNN's weights, ISC) kept in ../shared/musicnn."""
+    wheel = SHARED / "musicnn" / "musicnn-0.1.0-py3-none-any.whl"
+    if not wheel.is_file():
+        pytest.skip("../shared/musicnn (the musicnn wheel and its TensorFlow reference) is not beside the checkout")
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def musicnn_reference(musicnn_wheel) -> dict:
+    """MusiCNN outputs made with TensorFlow (../shared/musicnn/make_reference.py)."""
+    import numpy as np
+
+    with np.load(musicnn_wheel.parent / "musicnn_msd_reference.npz") as ref:
+        return {k: ref[k] for k in ref.files}
