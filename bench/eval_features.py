@@ -2,9 +2,10 @@
 
 BBNN: the app's analysis of a track (default window policy: 3 windows of 30 s) with its
 per-window genre probabilities, 32-d embeddings and 416-d dense blocks. MusiCNN: the per-patch
-outputs (taggram, dense, penultimate, max_pool, mean_pool) of every non-overlapping 3-s patch of
-the track's first MAX_SECONDS, from one 22,050 Hz decode resampled to 16 kHz, with each patch's
-start time, so any patch selection (inside the BBNN windows, a few, the whole track) is a slice.
+outputs (taggram, dense, penultimate, max_pool, mean_pool) of the non-overlapping 3-s patches of
+the BBNN windows (10 per window; the same decoded spans resampled to 16 kHz) and, separately, of
+the track's first MAX_SECONDS, with each patch's start time, so any patch selection (all in the
+windows, a few of them, the whole track) is a slice.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 MAX_SECONDS = 600.0  # MusiCNN "whole track" stops here (a few soundtrack files run 10-28 minutes)
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 def cache_file(cache: Path, model: str, rel: str) -> Path:
@@ -32,18 +33,26 @@ def bbnn_features(predictor, path: Path) -> dict[str, np.ndarray]:
             "duration": np.float32(a.duration)}
 
 
-def musicnn_features(runner, path: Path) -> dict[str, np.ndarray]:
-    """`runner(audio16k) -> {output: (P, D)}`; patch p starts at p * hop seconds."""
+def musicnn_features(runner, path: Path, bbnn_starts: np.ndarray | None = None,
+                     clip_seconds: float = 661_794 / 22050) -> dict[str, np.ndarray]:
+    """`runner(audio16k) -> {output: (P, D)}` over the BBNN windows (or the whole track when
+    bbnn_starts is None), each decoded at 22,050 Hz as the scan does and resampled to 16 kHz;
+    patches start at each window's start, every 2.992 s."""
     import soxr
 
     from model.audio import decode_span
 
-    audio = decode_span(path, 0.0, MAX_SECONDS)
-    audio16k = soxr.resample(audio, 22050, 16000, quality="HQ").astype(np.float32)
-    out = runner(audio16k)
+    spans = [(0.0, MAX_SECONDS)] if bbnn_starts is None else [(float(s), clip_seconds) for s in bbnn_starts]
     hop = 187 * 256 / 16000
-    n = len(next(iter(out.values())))
-    return {**{k: v.astype(np.float32) for k, v in out.items()}, "starts": np.arange(n, dtype=np.float32) * hop}
+    parts, starts = [], []
+    for start, seconds in spans:
+        audio16k = soxr.resample(decode_span(path, start, seconds), 22050, 16000, quality="HQ").astype(np.float32)
+        out = runner(audio16k)
+        n = len(next(iter(out.values())))
+        parts.append(out)
+        starts.append(start + np.arange(n, dtype=np.float32) * hop)
+    feats = {k: np.concatenate([p[k] for p in parts]).astype(np.float32) for k in parts[0]}
+    return {**feats, "starts": np.concatenate(starts).astype(np.float32)}
 
 
 def cached(cache: Path, model: str, rel: str, compute) -> dict[str, np.ndarray]:
@@ -64,17 +73,14 @@ def patch_selection(mc_starts: np.ndarray, bbnn_starts: np.ndarray, policy: str,
                     clip_seconds: float = 661_794 / 22050, patch_seconds: float = 3.008) -> np.ndarray:
     """Indices of the MusiCNN patches a policy keeps.
 
-    whole: all of them. windows: every patch lying wholly inside one of the BBNN windows (about
-    10 per window). Nw (e.g. 3w, 9w): N patches spread evenly over those inside the windows (N / 3
-    per window, the middle ones first). centre: the one patch nearest the track's middle.
+    whole, windows: all of them (the whole track's or the windows' features). Nw (e.g. 3w, 9w):
+    N patches spread evenly over the windows' (N / 3 per window). centre: the middle patch.
     """
-    if policy == "whole" or not len(mc_starts):
+    if policy in ("whole", "windows") or not len(mc_starts):
         return np.arange(len(mc_starts))
     per_window = [np.flatnonzero((mc_starts >= s) & (mc_starts + patch_seconds <= s + clip_seconds))
                   for s in bbnn_starts]
     per_window = [w for w in per_window if len(w)] or [np.arange(len(mc_starts))]
-    if policy == "windows":
-        return np.unique(np.concatenate(per_window))
     if policy == "centre":
         return np.array([len(mc_starts) // 2])
     if policy.endswith("w") and policy[:-1].isdigit():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import time
@@ -63,11 +64,11 @@ def musicnn_runner(source: Path):
     import torch
 
     torch.set_num_threads(1)
-    from model.musicnn import analyse_audio
-    from model.musicnn_weights import load_musicnn
+    from model.musicnn import analyse_audio, musicnn_from_state
+    from model.musicnn_weights import read_source
 
-    model = load_musicnn(source)
-    return lambda audio16k: analyse_audio(model, audio16k)
+    model = musicnn_from_state(read_source(source).state)
+    return lambda audio16k: analyse_audio(model, audio16k, batch_size=1)
 
 
 def load_tracks(args, rels: list[str]) -> dict[str, dict]:
@@ -85,36 +86,43 @@ def load_tracks(args, rels: list[str]) -> dict[str, dict]:
         path = args.root / rel
         feats = {"bbnn": cached(args.cache, "bbnn", rel, lambda: bbnn_features(once("bbnn", bbnn_predictor), path))}
         if args.musicnn:
-            feats["musicnn"] = cached(args.cache, "musicnn", rel,
-                                      lambda: musicnn_features(once("mc", lambda: musicnn_runner(args.musicnn)), path))
+            runner = lambda: once("mc", lambda: musicnn_runner(args.musicnn))  # noqa: E731
+            starts = feats["bbnn"]["starts"]
+            feats["musicnn"] = cached(args.cache, "musicnn-windows", rel, lambda: musicnn_features(runner(), path, starts))
+            if "whole" in args.patches.split(","):
+                feats["musicnn-whole"] = cached(args.cache, "musicnn-whole", rel,
+                                                lambda: musicnn_features(runner(), path))
         tracks[rel] = feats
         if (i + 1) % 10 == 0:
             print(f"  features {i + 1}/{len(rels)} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     return tracks
 
 
-def candidates(policies: list[str], with_musicnn: bool) -> list[tuple[str, str, list]]:
-    """(representation name, patch policy, blocks) to evaluate."""
+def mc_source(policy: str) -> str:
+    return "musicnn-whole" if policy == "whole" else "musicnn"
+
+
+def candidates(policies: list[str], with_musicnn: bool, only: str | None = None) -> list[tuple[str, str, list]]:
+    """(representation name, patch policy, blocks) to evaluate; `only`: a regular expression on the name."""
     out = [(name, "-", blocks) for name, blocks in BBNN_REPS.items()]
     if with_musicnn:
         for policy in policies:
             out += [(name, policy, blocks) for name, blocks in MC_REPS.items()]
             out += [(name, policy, blocks) for name, blocks in BLEND_REPS.items()]
-    return out
+    return [c for c in out if only is None or re.search(only, c[0])]
 
 
 def evaluate_set(name: str, entries: list[tuple[str, str]], tracks: dict, policies: list[str],
-                 with_musicnn: bool) -> list[dict]:
+                 with_musicnn: bool, only: str | None = None) -> list[dict]:
     labels = np.array([label for label, _ in entries])
     items = []
     for _, rel in entries:
         t = dict(tracks[rel])
         if with_musicnn:
-            mc, bb = t["musicnn"], t["bbnn"]
-            t["sel"] = {p: patch_selection(mc["starts"], bb["starts"], p) for p in policies}
+            t["sel"] = {p: patch_selection(t[mc_source(p)]["starts"], t["bbnn"]["starts"], p) for p in policies}
         items.append(t)
     rows = []
-    for rep, policy, blocks in candidates(policies, with_musicnn):
+    for rep, policy, blocks in candidates(policies, with_musicnn, only):
         m = rep_matrix(blocks, items, policy)
         p5 = precision_at(m, labels, 5)
         rows.append({"set": name, "n": len(labels), "rep": rep, "patches": policy, "dims": m.shape[1],
@@ -127,9 +135,9 @@ def evaluate_set(name: str, entries: list[tuple[str, str]], tracks: dict, polici
 def patch_counts(entries, tracks, policies) -> dict[str, float]:
     counts = {p: [] for p in policies}
     for _, rel in entries:
-        mc, bb = tracks[rel]["musicnn"], tracks[rel]["bbnn"]
+        t = tracks[rel]
         for p in policies:
-            counts[p].append(len(patch_selection(mc["starts"], bb["starts"], p)))
+            counts[p].append(len(patch_selection(t[mc_source(p)]["starts"], t["bbnn"]["starts"], p)))
     return {p: float(np.mean(c)) for p, c in counts.items()}
 
 
@@ -155,7 +163,7 @@ def run_lists(args) -> None:
         if args.musicnn:
             print("MusiCNN patches per track (mean): " + ", ".join(
                 f"{p} {c:.1f}" for p, c in patch_counts(entries, tracks, policies).items()))
-        rows = evaluate_set(name, entries, tracks, policies, bool(args.musicnn))
+        rows = evaluate_set(name, entries, tracks, policies, bool(args.musicnn), args.only)
         text = format_rows(rows)
         print(text)
         out.append(f"### {name} ({len(entries)} tracks)\n\n{text}\n")

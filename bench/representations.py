@@ -54,6 +54,16 @@ BLEND_REPS: dict[str, list[BlockSpec]] = {
     **{f"mc-penult + bb-embedding x{w:g}": [B("musicnn", "penultimate"), B("bbnn", "embedding", weight=w)]
        for w in (0.25, 0.5, 1.0)},
     "mc-penult + mc-taggram x0.5": [B("musicnn", "penultimate"), B("musicnn", "taggram", weight=0.5)],
+    "mc-meanpool pca64": [B("musicnn", "mean_pool", pca=64)],
+    "mc-meanpool pca32": [B("musicnn", "mean_pool", pca=32)],
+    "mc-meanpool + mc-penult": [B("musicnn", "mean_pool"), B("musicnn", "penultimate")],
+    "mc-meanpool pca32 + mc-penult": [B("musicnn", "mean_pool", pca=32), B("musicnn", "penultimate")],
+    **{f"mc-meanpool + bb-blend x{w:g}": [B("musicnn", "mean_pool"), B("bbnn", "embedding", weight=w / 2 ** 0.5),
+                                          B("bbnn", "dense", pca=16, weight=w / 2 ** 0.5)] for w in (0.5, 0.75, 1.0)},
+    **{f"mc-meanpool pca32 + mc-penult + bb-blend x{w:g}": [
+        B("musicnn", "mean_pool", pca=32, weight=2 ** -0.5), B("musicnn", "penultimate", weight=2 ** -0.5),
+        B("bbnn", "embedding", weight=w / 2 ** 0.5), B("bbnn", "dense", pca=16, weight=w / 2 ** 0.5)]
+       for w in (0.5, 0.75, 1.0)},
     "mc-penult + mc-dense": [B("musicnn", "penultimate"), B("musicnn", "dense")],
 }
 
@@ -89,9 +99,11 @@ def rep_matrix(blocks: list[BlockSpec], tracks: list[dict], patches: str) -> np.
     for spec in blocks:
         rows = []
         for t in tracks:
-            per_item = t[spec.model][spec.output]
-            if spec.model == "musicnn":
-                per_item = per_item[t["sel"][patches]]
+            if spec.model == "bbnn":
+                per_item = t["bbnn"][spec.output]
+            else:
+                source = "musicnn-whole" if patches == "whole" else "musicnn"
+                per_item = t[source][spec.output][t["sel"][patches]]
             rows.append(pool(per_item, spec.pool))
         mats.append(block_matrix(np.stack(rows), spec))
     return unit_rows(np.hstack(mats)).astype(np.float32)
