@@ -193,6 +193,9 @@ def _show(args) -> int:
                                   "duration", "format", "codec", "sample_rate", "channels", "has_cover", "missing")}
     out = {"path": args.path, "tags": tags, "model": analysis["model"] if analysis else None,
            "genres": None, "windows": [], "error": {"reason": error[0], "detail": error[1]} if error else None}
+    top_tags = library.top_tags(track["id"])
+    out["top_tags"] = [{"tag": tag, "probability": p} for tag, p in top_tags]
+    out["tagger"] = library.tagger_name() if top_tags else None
     if analysis:
         classes = analysis["classes"]
         out["genres"] = dict(zip(classes, map(float, analysis["probs"])))
@@ -213,6 +216,8 @@ def _show(args) -> int:
     if analysis:
         top = sorted(out["genres"].items(), key=lambda kv: -kv[1])[:5]
         print(f"  genres ({analysis['model']}): " + ", ".join(f"{g} {p:.0%}" for g, p in top))
+        if top_tags:
+            print(f"  tags ({out['tagger']}): " + ", ".join(f"{t} {p:.0%}" for t, p in top_tags))
         for w in out["windows"]:
             g, p = max(w["genres"].items(), key=lambda kv: kv[1])
             print(f"    {_clock(w['start']):>7}  {g:<10} {p:4.0%}  " + "#" * int(round(p * 20)))

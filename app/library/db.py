@@ -15,7 +15,10 @@ Schema (version 1):
         one per track and model. Vectors are little-endian float32 blobs: probs [C] (mean over
         windows), window_starts [n] (seconds), window_probs [n*C], embedding / embedding_std [32]
         (mean / std over windows of the penultimate layer), dense [416] (mean pooled last dense
-        block).
+        block), dense_max [416] (its max over windows), top_labels (the 5 most probable classes,
+        ", "-joined: what the search matches). A tagger (MusiCNN) has rows of the same shape under
+        its own key: its patches are the "windows", its 50 tags the classes, embedding [200] its
+        penultimate layer, dense / dense_max [200] its dense layer.
     errors(path PRIMARY KEY, track_id, reason, detail, size, mtime, at)
         files that could not be analysed; reason is a short code (undecodable, empty, too_short,
         silent, unreadable, vanished), detail one line for the user. A folder that could not be
@@ -43,7 +46,7 @@ import sqlite_utils
 
 from .fspath import display_path, to_db
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS folders (
@@ -76,8 +79,14 @@ CREATE TABLE IF NOT EXISTS map_fits (
     model TEXT PRIMARY KEY, method TEXT, params TEXT, n_tracks INTEGER, fitted_at REAL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
+# the max-pooled dense block and the top classes (searchable tags) of every analysis
+_V_TAGS = """
+ALTER TABLE analyses ADD COLUMN dense_max BLOB;
+ALTER TABLE analyses ADD COLUMN top_labels TEXT;
+"""
 # Forward migrations: MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS = [_V1]
+MIGRATIONS = [_V1, _V_TAGS]
+TOP_LABELS = 5
 
 TRACK_FIELDS = ("folder_id", "size", "mtime", "fingerprint", "duration", "format", "codec", "sample_rate",
                 "channels", "title", "artist", "album", "album_artist", "tag_genre", "year", "track_no",
@@ -101,6 +110,17 @@ def _active_model() -> str | None:
     from app.home import model_store
 
     return model_store().active_name()
+
+
+def _tagger_model() -> str | None:
+    """The installed tagger's (MusiCNN's) name, or None."""
+    from app.home import model_store
+
+    try:
+        manifest = model_store().musicnn()
+    except Exception:  # a damaged manifest: no tags, the rest of the library still works
+        return None
+    return manifest.name if manifest else None
 
 
 class Library:
@@ -189,15 +209,17 @@ class Library:
         dense = np.asarray(dense, dtype=np.float32)
         probs = window_probs.mean(axis=0)
         classes = classes or self.classes(model)
-        top = int(probs.argmax())
+        order = np.argsort(-probs)
+        labels = [classes[i] if classes else str(i) for i in order[:TOP_LABELS]]
         with self.db.conn:
             self.db.execute(
                 "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts,"
-                " window_probs, embedding, embedding_std, dense, n_windows, analysed_at, analysis_seconds)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [track_id, model, blob(probs), classes[top] if classes else str(top), float(probs[top]),
+                " window_probs, embedding, embedding_std, dense, dense_max, top_labels, n_windows, analysed_at,"
+                " analysis_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [track_id, model, blob(probs), labels[0], float(probs[order[0]]),
                  blob(window_starts), blob(window_probs), blob(embeddings.mean(axis=0)),
                  blob(embeddings.std(axis=0)), blob(dense.mean(axis=0) if dense.ndim == 2 else dense),
+                 blob(dense.max(axis=0) if dense.ndim == 2 else dense), ", ".join(labels),
                  len(window_probs), time.time(), float(seconds)])
             self.db.execute("DELETE FROM errors WHERE track_id = ?", [track_id])
             self._bump()
@@ -238,14 +260,15 @@ class Library:
 
     # -- reads
     def _filter(self, search: str | None) -> tuple[str, list]:
+        """Every word must match a tag, the path, the predicted genre or one of the tagger's top tags."""
         if not search:
             return "", []
         where, params = [], []
         for word in search.split():
             like = f"%{word}%"
             where.append("(t.title LIKE ? OR t.artist LIKE ? OR t.album LIKE ? OR t.tag_genre LIKE ?"
-                         " OR a.top_genre LIKE ? OR t.path LIKE ?)")
-            params += [like] * 6
+                         " OR a.top_genre LIKE ? OR t.path LIKE ? OR tg.top_labels LIKE ?)")
+            params += [like] * 7
         return " AND ".join(where), params
 
     def _rows_sql(self, model: str | None, search: str | None) -> tuple[str, list]:
@@ -253,13 +276,14 @@ class Library:
         sql = (
             "FROM tracks t"
             " LEFT JOIN analyses a ON a.track_id = t.id AND a.model = ?"
+            " LEFT JOIN analyses tg ON tg.track_id = t.id AND tg.model = ?"
             " LEFT JOIN map_points m ON m.track_id = t.id AND m.model = ?"
             " LEFT JOIN clusters c ON c.model = m.model AND c.cluster = m.cluster"
             " LEFT JOIN errors e ON e.track_id = t.id"
         )
         if cond:
             sql += " WHERE " + cond
-        return sql, [model, model, *params]
+        return sql, [model, self.tagger_key(), model, *params]
 
     def count_tracks(self, search: str | None = None, model: str | None = None) -> int:
         sql, params = self._rows_sql(self._model(model), search)
@@ -275,13 +299,13 @@ class Library:
         collate = " COLLATE NOCASE" if sort in {"title", "artist", "album", "path", "tag_genre", "top_genre"} else ""
         rows = self.db.execute(
             "SELECT t.id, t.path, t.title, t.artist, t.album, t.duration, t.tag_genre, a.top_genre, a.top_prob,"
-            " m.cluster, c.name AS cluster_name,"
+            " m.cluster, c.name AS cluster_name, tg.top_labels AS tags,"
             " CASE WHEN t.missing THEN 'missing' WHEN a.track_id IS NOT NULL THEN 'analysed'"
             " WHEN e.path IS NOT NULL THEN 'error' ELSE 'pending' END AS status "
             + sql + f" ORDER BY {key} IS NULL, {key}{collate} {order}, t.id LIMIT ? OFFSET ?",
             [*params, limit, offset]).fetchall()
         cols = ["id", "path", "title", "artist", "album", "duration", "tag_genre", "top_genre", "top_prob",
-                "cluster", "cluster_name", "status"]
+                "cluster", "cluster_name", "tags", "status"]
         out = []
         for r in rows:
             d = dict(zip(cols, r))
@@ -327,13 +351,14 @@ class Library:
             "embedding": f32(r["embedding"]),
             "embedding_std": f32(r["embedding_std"]),
             "dense": f32(r["dense"]),
+            "dense_max": f32(r["dense_max"]),
             "analysed_at": r["analysed_at"],
             "analysis_seconds": r["analysis_seconds"],
         }
 
     def embeddings(self, model: str | None = None, kind: str = "embedding") -> tuple[np.ndarray, np.ndarray]:
         """(track ids, float32 matrix) of one stored vector kind, for tracks that are not missing."""
-        if kind not in {"embedding", "embedding_std", "dense", "probs"}:
+        if kind not in {"embedding", "embedding_std", "dense", "dense_max", "probs"}:
             raise ValueError(f"unknown vector kind {kind!r}")
         model = self._model(model)
         rows = self.db.execute(
@@ -344,6 +369,46 @@ class Library:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
         return ids, matrix.astype(np.float32)
+
+    def tagger_name(self) -> str | None:
+        """The installed tagger's (MusiCNN's) name in the model store, or None."""
+        return _tagger_model()
+
+    def tagger_key(self) -> str | None:
+        """What the installed tagger's (MusiCNN's) analyses are stored under, or None."""
+        name = _tagger_model()
+        return self._model(name) if name else None
+
+    def top_tags(self, track_id: int, n: int = 5, tagger: str | None = None) -> list[tuple[str, float]]:
+        """A track's `n` most probable tagger tags, most probable first ([] when not tagged)."""
+        key = tagger or self.tagger_key()
+        analysis = self.analysis(track_id, key) if key else None
+        if analysis is None or not analysis["classes"]:
+            return []
+        probs = analysis["probs"]
+        return [(analysis["classes"][i], float(probs[i])) for i in np.argsort(-probs)[:n]]
+
+    def tag_labels(self, ids: Iterable[int], n: int = 3, tagger: str | None = None) -> dict[int, list[str]]:
+        """The `n` most probable tagger tags of each of these tracks (tracks without tags left out)."""
+        key = tagger or self.tagger_key()
+        ids = list(ids)
+        out: dict[int, list[str]] = {}
+        for i in range(0, len(ids) if key else 0, 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for track_id, labels in self.db.execute(
+                    f"SELECT track_id, top_labels FROM analyses WHERE model = ? AND track_id IN ({marks})"
+                    " AND top_labels IS NOT NULL", [key, *chunk]):
+                out[track_id] = labels.split(", ")[:n]
+        return out
+
+    def tag_matrix(self, tagger: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(track ids, tag probabilities (n, tags), tag names) of every tagged track that is not missing."""
+        key = tagger or self.tagger_key()
+        if not key:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), []
+        ids, probs = self.embeddings(key, "probs")
+        return ids, probs, self.classes(key)
 
     def errors(self) -> list[dict]:
         return [dict(r, display_path=display_path(r["path"]))
