@@ -74,7 +74,9 @@ def patch_selection(mc_starts: np.ndarray, bbnn_starts: np.ndarray, policy: str,
     """Indices of the MusiCNN patches a policy keeps.
 
     whole, windows: all of them (the whole track's or the windows' features). Nw (e.g. 3w, 9w):
-    N patches spread evenly over the windows' (N / 3 per window). centre: the middle patch.
+    N patches spread evenly over the windows' (N / 3 per window, the middle of N / 3 equal parts);
+    Ns: the same count chosen as the scan does (`spread`: first and last patch kept). centre: the
+    middle patch.
     """
     if policy in ("whole", "windows") or not len(mc_starts):
         return np.arange(len(mc_starts))
@@ -83,6 +85,11 @@ def patch_selection(mc_starts: np.ndarray, bbnn_starts: np.ndarray, policy: str,
     per_window = [w for w in per_window if len(w)] or [np.arange(len(mc_starts))]
     if policy == "centre":
         return np.array([len(mc_starts) // 2])
+    if policy.endswith("s") and policy[:-1].isdigit():  # the scan's spread: linspace over the window, ends kept
+        from model.musicnn_inference import spread
+
+        n_each = max(1, int(policy[:-1]) // len(per_window))
+        return np.unique(np.concatenate([w[spread(len(w), n_each)] for w in per_window]))
     if policy.endswith("w") and policy[:-1].isdigit():
         n_each = max(1, int(policy[:-1]) // len(per_window))
         picks = []

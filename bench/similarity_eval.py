@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--list", type=Path, action="append", default=[], help="list mode: a label<TAB>path file")
     ap.add_argument("--root", type=Path, default=Path("/tmp/music/pkgs"), help="list mode: where the paths start")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "cratedigger-eval-cache")
-    ap.add_argument("--musicnn", type=Path, help="list mode: the musicnn wheel (or unpacked folder) to add MusiCNN")
+    ap.add_argument("--musicnn", type=Path, help="the musicnn wheel (or unpacked folder): add MusiCNN")
     ap.add_argument("--patches", default="windows,9w,3w,centre", help="list mode: MusiCNN patch policies")
     ap.add_argument("--only", help="list mode: evaluate only representations whose name matches this regex")
     ap.add_argument("--out", type=Path, help="list mode: also write the table here (markdown)")
@@ -83,12 +83,14 @@ def main() -> None:
     from app.library.fspath import from_db
     from app.library.mapping import build_map, cluster, map_points, reduce
     from app.library.scanner import scan
-    from app.library.vectors import DEFAULT_KIND, KINDS, vector_index
+    from app.library.vectors import KINDS, default_kind, vector_index
     from model.windows import parse_policy
 
     store = model_store()
     if store.active_name() is None:
         store.import_file(args.model_file)
+    if args.musicnn and store.musicnn() is None:
+        store.import_musicnn(args.musicnn)
     lib = Library()
     folder = args.folder.resolve()
     summary = scan(lib, [folder], policy=parse_policy(args.windows))
@@ -100,8 +102,12 @@ def main() -> None:
     def group_of(track_id: int) -> str:
         return Path(paths[int(track_id)]).relative_to(folder).parts[0]
 
+    default = default_kind(lib, model)
     indexes = {kind: vector_index(lib, model, kind) for kind in KINDS}
-    groups = np.array([group_of(i) for i in indexes[DEFAULT_KIND].ids])
+    # representations that read an analysis some tracks lack (MusiCNN without its weights) sit out
+    indexes = {kind: index for kind, index in indexes.items() if np.array_equal(index.ids, indexes[default].ids)}
+    groups = np.array([group_of(i) for i in indexes[default].ids])
+    print(f"default representation: {default}")
     names, counts = np.unique(groups, return_counts=True)
     print(f"{len(groups)} tracks in {len(names)} groups: " + ", ".join(f"{g} ({n})" for g, n in zip(names, counts)))
     subsets = [("all groups", list(names))] + args.subset
@@ -117,9 +123,9 @@ def main() -> None:
             m = index.matrix[keep] if label == "all groups" else _renormalise(lib, model, kind, index, keep)
             print(f"{kind:<12} {m.shape[1]:>5} {precision_at(m, groups[keep], 5).mean():6.3f} "
                   f"{precision_at(m, groups[keep], 10).mean():6.3f}")
-        m = _renormalise(lib, model, DEFAULT_KIND, indexes[DEFAULT_KIND], keep)
+        m = _renormalise(lib, model, default, indexes[default], keep)
         p5 = precision_at(m, groups[keep], 5)
-        print(f"P@5 per group ({DEFAULT_KIND}): " + ", ".join(
+        print(f"P@5 per group ({default}): " + ", ".join(
             f"{g} {p5[groups[keep] == g].mean():.2f}" for g in wanted))
         if label != "all groups":
             _, space, _ = reduce(m)

@@ -66,9 +66,9 @@ def main() -> None:
 
     t = time.perf_counter()
     similar(lib, [1], n=20, model="bench")
-    from app.library.vectors import DEFAULT_KIND
+    from app.library.vectors import default_kind
 
-    print(f"first query (loads and normalises the {DEFAULT_KIND!r} matrix): {1000 * (time.perf_counter() - t):.0f} ms")
+    print(f"first query (loads and normalises the {default_kind(lib, 'bench')!r} matrix): {1000 * (time.perf_counter() - t):.0f} ms")
     rng = np.random.default_rng(1)
     for label, kwargs in [("plain", {}), ("exclude artist+album", {"exclude_artist": True, "exclude_album": True}),
                           ("diversity 0.3", {"diversity": 0.3})]:

@@ -370,6 +370,13 @@ class Library:
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
         return ids, matrix.astype(np.float32)
 
+    def analysis_coverage(self, model: str, other: str) -> tuple[int, int]:
+        """(tracks analysed by `model`, how many of them `other` analysed too); missing tracks left out."""
+        row = self.db.execute(
+            "SELECT COUNT(*), COUNT(b.track_id) FROM analyses a JOIN tracks t ON t.id = a.track_id AND NOT t.missing"
+            " LEFT JOIN analyses b ON b.track_id = a.track_id AND b.model = ? WHERE a.model = ?", [other, model]).fetchone()
+        return int(row[0]), int(row[1])
+
     def tagger_name(self) -> str | None:
         """The installed tagger's (MusiCNN's) name in the model store, or None."""
         return _tagger_model()
