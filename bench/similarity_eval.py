@@ -50,7 +50,7 @@ def parse_subset(text: str) -> tuple[str, list[str]]:
     return name, [g for g in groups.split(",") if g]
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("folder", type=Path, nargs="?")
     ap.add_argument("--list", type=Path, action="append", default=[], help="list mode: a label<TAB>path file")
@@ -64,6 +64,11 @@ def main() -> None:
     ap.add_argument("--model-file", type=Path, default=REPO.parent / "shared/bbnn/authors-weights/gtzan_fold5.hdf5")
     ap.add_argument("--windows", default="default", help="scan window policy: default, all or a number")
     ap.add_argument("--subset", type=parse_subset, action="append", default=[], metavar="NAME=G1,G2,...")
+    return ap
+
+
+def main() -> None:
+    ap = parser()
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -73,15 +78,17 @@ def main() -> None:
         return run_lists(args)
     if args.folder is None:
         ap.error("give a FOLDER, or --list files")
+    run_folder(args)
+
+
+def run_folder(args) -> None:
+    """Scan FOLDER into a data home, then the precision and clustering report of every representation."""
     home = args.home or Path(tempfile.mkdtemp(prefix="cratedigger-eval-"))
     home.mkdir(parents=True, exist_ok=True)
     os.environ["CRATEDIGGER_HOME"] = str(home)
-    from sklearn.metrics import adjusted_rand_score
-
     from app.home import model_store
     from app.library.db import Library
     from app.library.fspath import from_db
-    from app.library.mapping import build_map, cluster, map_points, reduce
     from app.library.scanner import scan
     from app.library.vectors import KINDS, default_kind, vector_index
     from model.windows import parse_policy
@@ -110,7 +117,16 @@ def main() -> None:
     print(f"default representation: {default}")
     names, counts = np.unique(groups, return_counts=True)
     print(f"{len(groups)} tracks in {len(names)} groups: " + ", ".join(f"{g} ({n})" for g, n in zip(names, counts)))
-    subsets = [("all groups", list(names))] + args.subset
+    _report_subsets(lib, model, indexes, default, groups, [("all groups", list(names))] + args.subset)
+    _report_maps(lib, model, len(names), group_of)
+
+
+def _report_subsets(lib, model: str, indexes: dict, default: str, groups: np.ndarray, subsets: list) -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    from app.library.mapping import cluster, reduce
+
+    names = set(groups.tolist())
     for label, wanted in subsets:
         unknown = set(wanted) - set(names)
         if unknown:
@@ -133,8 +149,15 @@ def main() -> None:
                 found = cluster(space, method, k)
                 print(f"clusters {method:<8}: {len(set(found.tolist())):3d} clusters, adjusted Rand index "
                       f"{adjusted_rand_score(groups[keep], found):.3f}")
+
+
+def _report_maps(lib, model: str, n_groups: int, group_of) -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    from app.library.mapping import build_map, map_points
+
     print()
-    for method, k in (("hdbscan", None), ("kmeans", len(names))):
+    for method, k in (("hdbscan", None), ("kmeans", n_groups)):
         build_map(lib, model, refit=True, method=method, k=k)
         pts = map_points(lib, model)
         truth = [group_of(i) for i in pts["ids"]]
