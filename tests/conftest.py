@@ -1,4 +1,5 @@
-"""Shared fixtures: every test gets its own data home; the authors' weights come from ../shared."""
+"""Shared fixtures: every test gets its own data home; the authors' weights come from ../shared
+(tests that need them skip without it); `random_model` serves every other pipeline test."""
 
 from __future__ import annotations
 
@@ -42,6 +43,27 @@ def gtzan_model(home, authors_dir):
     from app.home import model_store
 
     return model_store().import_file(authors_dir / "gtzan_fold5.hdf5")
+
+
+def save_random_model(home: Path, name: str = "random-bbnn", n_classes: int = 10, seed: int = 0, activate: bool = True):
+    """A randomly initialised BBNN (fixed seed) saved into the model store of data home `home`.
+    Returns its manifest. Serves the scan and library tests without the authors' weights."""
+    import torch
+
+    from model.bbnn import BBNN
+    from model.keras_import import GTZAN_CLASSES
+    from model.store import Manifest, ModelStore
+
+    torch.manual_seed(seed)
+    classes = list(GTZAN_CLASSES) if n_classes == 10 else [f"class{i}" for i in range(n_classes)]
+    manifest = Manifest(name=name, classes=classes, source=f"random init, seed {seed} (tests)")
+    return ModelStore(home / "models").save(BBNN(n_classes), manifest, activate=activate)
+
+
+@pytest.fixture
+def random_model(home):
+    """A randomly initialised BBNN (seed 0, GTZAN's 10 classes) active in this test's data home."""
+    return save_random_model(home)
 
 
 @pytest.fixture(scope="session")

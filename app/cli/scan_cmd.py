@@ -46,8 +46,19 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json-progress", action="store_true", help="one JSON object per line on stdout instead of a bar")
     p.add_argument("--windows", default="default", help="window policy: default, all, or a number")
     p.add_argument("--workers", type=int, default=None, help="decode processes (default: cores - 1)")
-    p.add_argument("--model", help="model name (default: the active one)")
+    p.add_argument("--model", help="genre model name (default: the active one)")
+    p.add_argument("--models", type=_models, default=None, metavar="bbnn[,musicnn]",
+                   help="which networks hear the tracks (default: bbnn, and musicnn when it is installed and "
+                        "switched on in the Model view)")
     p.add_argument("--device", help="cpu, cuda or mps (default: best available)")
+
+
+def _models(text: str) -> list[str]:
+    names = [m.strip().lower() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in ("bbnn", "musicnn")]
+    if unknown or "bbnn" not in names:
+        raise argparse.ArgumentTypeError("use bbnn or bbnn,musicnn (the genre model always listens)")
+    return names
 
 
 def _open():
@@ -122,7 +133,7 @@ def _scan(args) -> int:
             bar.refresh()
     try:
         summary = scan(library, folders, model_name=args.model, policy=policy, progress=progress,
-                       workers=args.workers, device=args.device)
+                       workers=args.workers, device=args.device, models=args.models)
     except (LibraryError, ModelStoreError) as e:
         return fail(str(e))
     finally:
@@ -139,6 +150,9 @@ def _scan(args) -> int:
         print(json.dumps({"summary": summary.__dict__}), flush=True)
     else:
         print(line)
+    if summary.musicnn_missing and not args.json_progress:
+        print("tip: 'cratedigger model fetch musicnn' adds MusiCNN's mood and style tags and a sharper "
+              "'more like this'", file=sys.stderr)
     if summary.cancelled:
         print("stopped; run the same command again to continue where it left off", file=sys.stderr)
         return 130

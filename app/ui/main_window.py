@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
         self.track_view.similar.clicked.connect(lambda: self.more_like_this(c.selected))
         self.folders_view.scan_requested.connect(self.start_scan)
         self.model_view.fetch_requested.connect(self.fetch_model)
+        self.model_view.musicnn_fetch_requested.connect(self.fetch_musicnn)
         self.model_view.reanalyse_requested.connect(lambda: self.start_scan([]))
         self.welcome.fetch_requested.connect(self.fetch_model)
         self.welcome.import_requested.connect(self.model_view._import)
@@ -273,6 +274,15 @@ class MainWindow(QMainWindow):
         def work(report, cancelled):
             return store.fetch(dataset, fold, progress=lambda d, t: report(d, t or 0, "Downloading the model"),
                                cancelled=cancelled)
+
+        self.ctx.tasks.run("fetch", work)
+
+    def fetch_musicnn(self) -> None:
+        store = self.ctx.store
+
+        def work(report, cancelled):
+            return store.fetch_musicnn(progress=lambda d, t: report(d, t or 0, "Downloading MusiCNN"),
+                                       cancelled=cancelled)
 
         self.ctx.tasks.run("fetch", work)
 
