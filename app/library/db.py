@@ -133,9 +133,12 @@ def _active_model() -> str | None:
 
 
 def _tagger_model() -> str | None:
-    """The installed tagger's (MusiCNN's) name, or None."""
-    from app.home import model_store
+    """The installed tagger's (MusiCNN's) name, or None (also when the user switched it off: then
+    the library shows no tags and similarity uses the genre model alone)."""
+    from app.home import model_store, musicnn_enabled
 
+    if not musicnn_enabled():
+        return None
     try:
         manifest = model_store().musicnn()
     except Exception:  # a damaged manifest: no tags, the rest of the library still works

@@ -146,15 +146,25 @@ class TrackView(QWidget):
         self.timeline.setTitle("Genre by window: " +
                                "  ".join(f"<span style='color: rgb{c}'>■ {name}</span>" for name, c in legend_items))
 
+    def _musicnn_installed(self) -> bool:
+        try:
+            return self.ctx.store.musicnn() is not None
+        except Exception:  # a damaged manifest counts as absent here; the Model view says more
+            return False
+
     def _draw_tags(self, track_id: int) -> None:
         """MusiCNN's ten most probable tags as bars, or a line saying why there are none."""
         self.tag_bars.clear()
         top = self.ctx.library.top_tags(track_id, 10)
         if not top:
-            installed = self.ctx.library.tagger_name() is not None
-            self.tag_note.setText("Not tagged yet: scan again to hear it with MusiCNN." if installed else
-                                  "MusiCNN (mood, style and decade tags) is not installed: get it in the Model "
-                                  "view or with 'cratedigger model fetch musicnn'.")
+            if self.ctx.library.tagger_name() is not None:
+                note = "Not tagged yet: scan again to hear it with MusiCNN."
+            elif self._musicnn_installed():
+                note = "MusiCNN is switched off (Model view): the genre model listens alone."
+            else:
+                note = ("MusiCNN (mood, style and decade tags) is not installed: get it in the Model view or with "
+                        "'cratedigger model fetch musicnn'.")
+            self.tag_note.setText(note)
             self.tag_note.show()
             self.tag_bars.hide()
             return
