@@ -463,6 +463,7 @@ class Library:
 
     def analysis_coverage(self, model: str, other: str) -> tuple[int, int]:
         """(tracks analysed by `model`, how many of them `other` analysed too); missing tracks left out."""
+        model, other = self._model(model), self._model(other)
         row = self.db.execute(
             "SELECT COUNT(*), COUNT(b.track_id) FROM analyses a JOIN tracks t ON t.id = a.track_id AND NOT t.missing"
             " LEFT JOIN analyses b ON b.track_id = a.track_id AND b.model = ? WHERE a.model = ?", [other, model]).fetchone()
