@@ -54,3 +54,25 @@ def test_similar_uses_musicnn_when_it_covers_the_library():
     add_tagger(lib, truth)
     mc_hits = [np.mean([truth[r["id"]] == truth[t] for r in similar(lib, [t], n=5, model=MODEL)]) for t in truth]
     assert np.mean(mc_hits) >= 0.95 > np.mean(bbnn_hits) + 0.3
+
+
+def test_models_named_by_name_find_analyses_stored_under_weight_digests():
+    from app.library.db import Library
+
+    class Genre:
+        name, classes, source, source_sha256, weights_sha256 = "bbnn-x", [f"g{i}" for i in range(10)], "t", None, "d1"
+
+    class Tagger:
+        name, classes, source, source_sha256, weights_sha256 = "musicnn-msd", [f"t{i}" for i in range(50)], "t", None, "d2"
+
+    lib = Library()
+    genre_key, tagger_key = lib.ensure_model(Genre), lib.ensure_model(Tagger)
+    rng = np.random.default_rng(2)
+    for i in range(4):
+        tid = lib.upsert_track(f"/m/{i}.mp3", title=str(i))
+        lib.save_analysis(tid, genre_key, [0.0], np.full((1, 10), 0.1), rng.random((1, 32)), rng.random((1, 416)), 0.1)
+        lib.save_analysis(tid, tagger_key, [0.0], np.full((1, 50), 0.1), rng.random((1, 200)), rng.random((1, 200)), 0.1)
+    assert (genre_key, tagger_key) == ("d1", "d2")
+    assert lib.analysis_coverage("bbnn-x", "musicnn-msd") == (4, 4)
+    lib.tagger_key = lambda: "musicnn-msd"
+    assert default_kind(lib, "bbnn-x") == MUSICNN_KIND and len(vector_index(lib, "bbnn-x").ids) == 4
