@@ -1,6 +1,6 @@
 """Benchmark: scanning a library end to end.
 
-    python bench/scan.py [--tracks 40] [--minutes 4] [--workers N]      # speed, stages, RSS, rescan
+    python bench/scan.py [--tracks 40] [--minutes 4] [--workers N] [--music DIR]  # speed, stages, RSS, rescan
                                                                          # (BBNN alone, then BBNN + MusiCNN)
     python bench/scan.py --rescan-10k                                    # unchanged 10k-track rescan
     python bench/scan.py --sweep [--music DIR]                           # windows vs agreement
@@ -106,7 +106,8 @@ def compare_musicnn(folder: Path, args, model_file: Path):
 
 
 def bench_speed(args, model_file: Path) -> None:
-    folder = make_library(REPO / "bench" / "out" / f"lib-{args.tracks}x{args.minutes:g}min", args.tracks, args.minutes)
+    folder = Path(args.music) if args.music else make_library(
+        REPO / "bench" / "out" / f"lib-{args.tracks}x{args.minutes:g}min", args.tracks, args.minutes)
     if args.musicnn_wheel and args.musicnn_wheel.exists():
         summary = compare_musicnn(folder, args, model_file)
     else:
@@ -204,7 +205,7 @@ def main() -> None:
                     help="the musicnn wheel (MusiCNN's weights) for the BBNN + MusiCNN first scan")
     ap.add_argument("--rescan-10k", action="store_true")
     ap.add_argument("--sweep", action="store_true")
-    ap.add_argument("--music", help="a folder of real music for --sweep")
+    ap.add_argument("--music", help="a folder of real music (speed and --sweep; default: generated tracks)")
     args = ap.parse_args()
     if args.rescan_10k:
         bench_rescan_10k(args, args.model_file)
