@@ -461,6 +461,14 @@ class Library:
         keep = finite_rows(matrix)
         return ids[keep], matrix[keep].astype(np.float32)
 
+    def analysis_coverage(self, model: str, other: str) -> tuple[int, int]:
+        """(tracks analysed by `model`, how many of them `other` analysed too); missing tracks left out."""
+        model, other = self._model(model), self._model(other)
+        row = self.db.execute(
+            "SELECT COUNT(*), COUNT(b.track_id) FROM analyses a JOIN tracks t ON t.id = a.track_id AND NOT t.missing"
+            " LEFT JOIN analyses b ON b.track_id = a.track_id AND b.model = ? WHERE a.model = ?", [other, model]).fetchone()
+        return int(row[0]), int(row[1])
+
     def tagger_name(self) -> str | None:
         """The installed tagger's (MusiCNN's) name in the model store, or None."""
         return _tagger_model()

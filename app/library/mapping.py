@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from .vectors import DEFAULT_KIND, fit_basis, stored_parts
+from .vectors import default_kind, fit_basis, stored_parts
 
 SEED = 42
 CLUSTER_DIMS = 10
@@ -180,7 +180,7 @@ def _fitted_as(library, model: str) -> tuple[str, str, int | None] | None:
 
 def build_map(library, model: str | None = None, refit: bool = False, method: str | None = None,
               k: int | None = None, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-              kind: str = DEFAULT_KIND) -> dict:
+              kind: str | None = None) -> dict:
     """Fit (or extend) the map and clusters of a model; returns a summary.
 
     `method` None keeps the clustering of the current fit (HDBSCAN before the first), so cluster
@@ -190,6 +190,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     model = library._model(model)
     if not model:
         raise ValueError("no active model")
+    kind = kind or default_kind(library, model)
     current = fitted_setup(library, model)
     if method is None:
         method, k = current if current else ("hdbscan", None)
