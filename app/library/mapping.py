@@ -2,11 +2,13 @@
 
 A fit brings the chosen representation (the library's default, see vectors.py) to unit rows
 with a basis fitted on the library (standardisation, principal components; kept with the fit so
-later tracks land in the same space), reduces it with UMAP to 2-D for the map and to 10-D for clustering (both from one shared nearest-neighbour
-graph), and clusters the 10-D points with scikit-learn's HDBSCAN (noise points join their
-nearest cluster) or KMeans with a chosen k. Every cluster is named from its dominant predicted
-genres, its most common artist and its most common tag genre. Results go to the map_points,
-clusters and map_fits tables. Seeded: the same library gives the same map.
+later tracks land in the same space), reduces it with UMAP to 2-D for the map and to 10-D for
+clustering (exact neighbours below 4,096 tracks, one shared approximate nearest-neighbour graph
+above; UMAP's compiled code is cached on disk, see compiled.py), and clusters the 10-D points
+with scikit-learn's HDBSCAN (noise points join their nearest cluster) or KMeans with a chosen k.
+Every cluster is named from its dominant predicted genres, its most common artist and its most
+common tag genre. Results go to the map_points, clusters and map_fits tables. Seeded: the same
+library gives the same map.
 
 Tracks analysed after a fit are placed with the fitted reducers' `transform` and the nearest
 cluster centre, without refitting, as long as they are fewer than a fifth of the fitted ones;
@@ -24,11 +26,15 @@ from typing import Callable
 
 import numpy as np
 
-from .vectors import DEFAULT_KIND, fit_basis, stored_parts
+from .vectors import default_kind, fit_basis, stored_parts
 
 SEED = 42
 CLUSTER_DIMS = 10
 REFIT_FRACTION = 0.2
+# Below this many tracks UMAP computes exact neighbours from all distances (its own threshold),
+# which compiles nothing per fit; above it, pynndescent's approximate graph, whose numba code
+# cannot be cached on disk, is built once and shared by both fits.
+EXACT_NEIGHBOURS = 4096
 Progress = Callable[[str, float], None]
 
 
@@ -38,22 +44,31 @@ class MapCancelled(Exception):
 
 def reduce(x: np.ndarray, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, tuple]:
     """(2-D map coordinates, 10-D clustering space, fitted reducers)."""
-    import umap
-    from umap.umap_ import nearest_neighbors
+    import warnings
+
+    from numba.core.errors import NumbaWarning
+
+    from .compiled import load_umap
 
     n = len(x)
     if n < 6:  # too few for UMAP: a line is an honest map of a handful of tracks
         coords = np.stack([np.arange(n, dtype=np.float32), np.zeros(n, np.float32)], axis=1)
         return coords, x, (None, None)
+    umap = load_umap()
     k = min(15, n - 1)
-    knn = nearest_neighbors(x, k, "cosine", {}, False, np.random.RandomState(seed))
-    common = dict(n_neighbors=k, metric="cosine", random_state=seed, n_jobs=1, precomputed_knn=knn, low_memory=True)
+    common = dict(n_neighbors=k, metric="cosine", random_state=seed, n_jobs=1, low_memory=True)
     epochs = 200 if n <= 10_000 else 120
-    layout = umap.UMAP(n_components=2, min_dist=0.1, n_epochs=epochs, **common)
-    coords = layout.fit_transform(x)
-    dims = min(CLUSTER_DIMS, n - 2)
-    space_model = umap.UMAP(n_components=dims, min_dist=0.0, n_epochs=epochs // 2, **common)
-    space = space_model.fit_transform(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaWarning)  # "cannot cache": those functions compile every time
+        if n >= EXACT_NEIGHBOURS:  # one approximate nearest-neighbour graph shared by both fits
+            from umap.umap_ import nearest_neighbors
+
+            common["precomputed_knn"] = nearest_neighbors(x, k, "cosine", {}, False, np.random.RandomState(seed))
+        layout = umap.UMAP(n_components=2, min_dist=0.1, n_epochs=epochs, **common)
+        coords = layout.fit_transform(x)
+        dims = min(CLUSTER_DIMS, n - 2)
+        space_model = umap.UMAP(n_components=dims, min_dist=0.0, n_epochs=epochs // 2, **common)
+        space = space_model.fit_transform(x)
     return coords.astype(np.float32), space.astype(np.float32), (layout, space_model)
 
 
@@ -94,8 +109,23 @@ def nearest_centre(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return d.argmin(axis=1)
 
 
-def name_clusters(labels: np.ndarray, probs: np.ndarray, classes: list[str], artists: list, tag_genres: list) -> dict[int, dict]:
-    """Per cluster: name, size, top genres (mean probability), top artists and tag genres."""
+def distinctive_tags(member_tags: np.ndarray, all_tags: np.ndarray, names: list[str], n: int = 2,
+                     floor: float = 0.1) -> list[tuple[str, float]]:
+    """The tagger tags that set a group apart: probable in it (mean >= floor) and most above the library's mean."""
+    rows = member_tags[np.isfinite(member_tags).all(axis=1)] if member_tags.size else member_tags
+    if not len(rows) or not names:
+        return []
+    mean = rows.mean(axis=0)
+    lift = mean - np.nanmean(all_tags, axis=0)
+    order = [i for i in np.argsort(-lift) if mean[i] >= floor and lift[i] > 0][:n]
+    return [(names[i], round(float(mean[i]), 3)) for i in order]
+
+
+def name_clusters(labels: np.ndarray, probs: np.ndarray, classes: list[str], artists: list, tag_genres: list,
+                  tag_probs: np.ndarray | None = None, tag_names: list[str] | None = None) -> dict[int, dict]:
+    """Per cluster: name (genres, then its distinctive tagger tags, or else a dominant artist or tag
+    genre), size, top genres (mean probability), top tagger tags, top artists and tag genres.
+    `tag_probs` rows follow `labels` (NaN where a track has no tags)."""
     out = {}
     for c in sorted(set(int(x) for x in labels)):
         members = np.flatnonzero(labels == c)
@@ -104,12 +134,15 @@ def name_clusters(labels: np.ndarray, probs: np.ndarray, classes: list[str], art
         top_genres = [(classes[i], round(float(mean[i]), 3)) for i in order[:3]]
         arts = Counter(a for a in (artists[i] for i in members) if a).most_common(3)
         tags = Counter(t.lower() for t in (tag_genres[i] for i in members) if t).most_common(3)
+        heard = distinctive_tags(tag_probs[members], tag_probs, tag_names or []) if tag_probs is not None else []
         name = top_genres[0][0] if top_genres[1][1] < 0.5 * top_genres[0][1] else f"{top_genres[0][0]} / {top_genres[1][0]}"
-        if arts and arts[0][1] >= max(2, 0.5 * len(members)):
+        if heard:
+            name += " · " + ", ".join(t for t, _ in heard)
+        elif arts and arts[0][1] >= max(2, 0.5 * len(members)):
             name += f" · {arts[0][0]}"
         elif tags and tags[0][1] >= max(2, 0.3 * len(members)):
             name += f" · {tags[0][0]}"
-        out[c] = {"name": name, "size": len(members), "top_genres": top_genres,
+        out[c] = {"name": name, "size": len(members), "top_genres": top_genres, "top_tags": heard,
                   "top_artists": [list(a) for a in arts], "top_tag_genres": [list(t) for t in tags]}
     return out
 
@@ -133,20 +166,31 @@ def fitted_setup(library, model: str) -> tuple[str, int | None] | None:
     return row[0], k
 
 
+def _fitted_as(library, model: str) -> tuple[str, str, int | None] | None:
+    """(representation, method, k) of the model's current map fit, None before the first."""
+    row = library.db.execute("SELECT method, params FROM map_fits WHERE model = ?", [model]).fetchone()
+    if row is None:
+        return None
+    try:
+        params = json.loads(row[1] or "{}")
+    except ValueError:
+        return None
+    return params.get("kind"), row[0], params.get("k")
+
+
 def build_map(library, model: str | None = None, refit: bool = False, method: str | None = None,
               k: int | None = None, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-              kind: str = DEFAULT_KIND) -> dict:
+              kind: str | None = None) -> dict:
     """Fit (or extend) the map and clusters of a model; returns a summary.
 
     `method` None keeps the clustering of the current fit (HDBSCAN before the first), so cluster
     numbers a user has seen keep meaning the same clusters; "kmeans" with no k reuses the fit's k
     (8 when there is none).
     """
-    import joblib
-
     model = library._model(model)
     if not model:
         raise ValueError("no active model")
+    kind = kind or default_kind(library, model)
     current = fitted_setup(library, model)
     if method is None:
         method, k = current if current else ("hdbscan", None)
@@ -166,13 +210,6 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     ids, parts = stored_parts(library, model, kind)
     if not len(ids):
         return {"model": model, "tracks": 0, "clusters": 0, "placed": 0, "refit": False, "seconds": 0.0}
-    fit_path = _fit_file(library, model)
-    fit = None
-    if not refit and fit_path.exists():
-        try:
-            fit = joblib.load(fit_path)
-        except Exception:
-            fit = None
     mapped = {r[0] for r in library.db.execute("SELECT track_id FROM map_points WHERE model = ?", [model])}
     gone = mapped - set(ids.tolist())
     if gone:  # tracks removed from the library leave the map without a refit
@@ -181,8 +218,21 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
                                         [(model, int(i)) for i in gone])
         mapped -= gone
     new = np.array([i not in mapped for i in ids])
-    same_setup = fit is not None and "basis" in fit and fit.get("kind") == kind and fit.get("method") == method and fit.get("k") == k
-    incremental = same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) \
+    # an unchanged map is answered from the database: the fitted reducers (and UMAP with them)
+    # are loaded only to place new tracks
+    unchanged = not refit and not new.any() and bool(mapped) and _fitted_as(library, model) == (kind, method, k)
+    fit_path = _fit_file(library, model)
+    fit = None
+    if not refit and not unchanged and new.any() and fit_path.exists():
+        import joblib
+
+        try:
+            fit = joblib.load(fit_path)
+        except Exception:
+            fit = None
+    same_setup = unchanged or (fit is not None and "basis" in fit and fit.get("kind") == kind
+                               and fit.get("method") == method and fit.get("k") == k)
+    incremental = fit is not None and same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) \
         and len(mapped) > 0
     if same_setup and not new.any():
         if gone:
@@ -191,8 +241,8 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
             meta = {r[0]: (r[1], r[2]) for r in library.db.execute("SELECT id, artist, tag_genre FROM tracks")}
             _store_clusters(library, model, np.array([labels_now[int(i)] for i in ids]), ids, probs_ids, probs,
                             library.classes(model), meta)
-        return {"model": model, "tracks": len(ids), "clusters": len(fit["centres"]), "placed": 0, "refit": False,
-                "seconds": time.perf_counter() - t0}
+        return {"model": model, "tracks": len(ids), "clusters": len(clusters(library, model)), "placed": 0,
+                "refit": False, "seconds": time.perf_counter() - t0}
     probs_ids, probs = library.embeddings(model, "probs")
     classes = library.classes(model)
     meta = {r[0]: (r[1], r[2]) for r in library.db.execute("SELECT id, artist, tag_genre FROM tracks")}
@@ -231,6 +281,8 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
         library.db.execute("INSERT OR REPLACE INTO map_fits(model, method, params, n_tracks, fitted_at) VALUES (?, ?, ?, ?, ?)",
                            [model, method, json.dumps({"k": k, "kind": kind, "seed": SEED}), len(ids), time.time()])
     _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta)
+    import joblib
+
     try:
         joblib.dump({"kind": kind, "method": method, "k": k, "basis": basis, "layout": layout,
                      "space_model": space_model, "centres": centres}, fit_path)
@@ -247,13 +299,22 @@ def _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta
     p = probs[[pos[int(i)] for i in ids[keep]]]
     artists = [meta.get(int(i), (None, None))[0] for i in ids[keep]]
     tags = [meta.get(int(i), (None, None))[1] for i in ids[keep]]
-    named = name_clusters(labels[keep], p, classes, artists, tags)
+    tag_ids, tag_probs, tag_names = library.tag_matrix()
+    tag_rows = None
+    if len(tag_ids):
+        tag_pos = {int(i): n for n, i in enumerate(tag_ids)}
+        tag_rows = np.full((int(keep.sum()), tag_probs.shape[1]), np.nan, np.float32)
+        for row, i in enumerate(ids[keep]):
+            if int(i) in tag_pos:
+                tag_rows[row] = tag_probs[tag_pos[int(i)]]
+    named = name_clusters(labels[keep], p, classes, artists, tags, tag_rows, tag_names)
     with library.db.conn:
         library.db.execute("DELETE FROM clusters WHERE model = ?", [model])
         library.db.conn.executemany(
-            "INSERT INTO clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres, top_tags)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(model, c, d["name"], d["size"], json.dumps(d["top_genres"]), json.dumps(d["top_artists"]),
-              json.dumps(d["top_tag_genres"])) for c, d in named.items()])
+              json.dumps(d["top_tag_genres"]), json.dumps(d["top_tags"])) for c, d in named.items()])
 
 
 def map_points(library, model: str | None = None) -> dict:
@@ -272,7 +333,8 @@ def map_points(library, model: str | None = None) -> dict:
 def clusters(library, model: str | None = None) -> list[dict]:
     model = library._model(model)
     return [{"cluster": r["cluster"], "name": r["name"], "size": r["size"], "top_genres": json.loads(r["top_genres"]),
-             "top_artists": json.loads(r["top_artists"]), "top_tag_genres": json.loads(r["top_tag_genres"])}
+             "top_artists": json.loads(r["top_artists"]), "top_tag_genres": json.loads(r["top_tag_genres"]),
+             "top_tags": json.loads(r["top_tags"] or "[]")}
             for r in library.db.query("SELECT * FROM clusters WHERE model = ? ORDER BY size DESC, cluster", [model])]
 
 

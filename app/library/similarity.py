@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .vectors import DEFAULT_KIND, vector_index
+from .vectors import vector_index
 
 NEAR_DUPLICATE = 0.98
 
@@ -63,14 +63,16 @@ def rank(matrix: np.ndarray, seed_rows: np.ndarray, n: int, allowed: np.ndarray 
 
 def similar(library, seeds: list[int], n: int = 20, model: str | None = None, exclude_artist: bool = False,
             exclude_album: bool = False, genres: list[str] | None = None, clusters: list[int] | None = None,
-            diversity: float = 0.0, kind: str = DEFAULT_KIND) -> list[dict]:
+            diversity: float = 0.0, kind: str | None = None) -> list[dict]:
     """Tracks most like the seed tracks: [{id, path, score, artist, title, album, genre}]."""
     model = library._model(model)
     index = vector_index(library, model, kind)
     if not len(index.ids):
         return []
     seed_rows = index.rows(seeds)
-    meta = _metadata(library, model, index)
+    # every track's artist, album, genre and cluster are read only when a filter needs them
+    meta = _metadata(library, model, index) if (exclude_artist or exclude_album or genres or clusters
+                                                 or diversity > 0) else None
     allowed = np.ones(len(index.ids), bool)
     for field, wanted in (("artist", exclude_artist), ("album", exclude_album)):
         if wanted:
@@ -81,13 +83,14 @@ def similar(library, seeds: list[int], n: int = 20, model: str | None = None, ex
         allowed &= np.isin(np.asarray(meta["genre"], dtype=object), list(genres))
     if clusters:
         allowed &= np.isin(meta["cluster_code"], list(clusters))
-    ranked = rank(index.matrix, seed_rows, n, allowed, diversity, meta["artist"])
+    ranked = rank(index.matrix, seed_rows, n, allowed, diversity, meta["artist"] if meta else None)
     rows = library.tracks(int(index.ids[r]) for r, _ in ranked)
     out = []
     for r, score in ranked:
         track = rows[int(index.ids[r])]
+        genre = meta["genre"][r] if meta else (library.analysis(track["id"], model) or {}).get("top_genre")
         out.append({"id": track["id"], "path": track["path"], "score": round(score, 4), "artist": track["artist"],
-                    "title": track["title"], "album": track["album"], "genre": meta["genre"][r],
+                    "title": track["title"], "album": track["album"], "genre": genre,
                     "duration": track["duration"]})
     return out
 

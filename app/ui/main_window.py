@@ -111,16 +111,26 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.cancel)
 
     def _training_tab(self) -> QWidget | None:
-        try:
-            from .training_tab import TrainingTab
-        except ImportError:
+        """The Training tab, built the first time it is shown (it imports torch and scikit-learn)."""
+        import importlib.util
+
+        from .lazy_tab import LazyTab
+
+        if importlib.util.find_spec("app.ui.training_tab") is None:
             return None
-        tab = TrainingTab()
-        for name in ("model_activated", "model_changed"):  # "Use this model" in the tab
-            signal = getattr(tab, name, None)
-            if signal is not None:
-                signal.connect(lambda *_: (self.ctx.model_changed.emit(), self.model_view.offer_reanalysis()))
-        return tab
+
+        def build() -> QWidget:
+            from .training_tab import TrainingTab
+
+            return TrainingTab()
+
+        def wire(tab: QWidget) -> None:
+            for name in ("model_activated", "model_changed"):  # "Use this model" in the tab
+                signal = getattr(tab, name, None)
+                if signal is not None:
+                    signal.connect(lambda *_: (self.ctx.model_changed.emit(), self.model_view.offer_reanalysis()))
+
+        return LazyTab(build, wire)
 
     def _wire(self) -> None:
         c = self.ctx
@@ -136,6 +146,7 @@ class MainWindow(QMainWindow):
         self.track_view.similar.clicked.connect(lambda: self.more_like_this(c.selected))
         self.folders_view.scan_requested.connect(self.start_scan)
         self.model_view.fetch_requested.connect(self.fetch_model)
+        self.model_view.musicnn_fetch_requested.connect(self.fetch_musicnn)
         self.model_view.reanalyse_requested.connect(lambda: self.start_scan([]))
         self.welcome.fetch_requested.connect(self.fetch_model)
         self.welcome.import_requested.connect(self.model_view._import)
@@ -274,6 +285,15 @@ class MainWindow(QMainWindow):
         def work(report, cancelled):
             return store.fetch(dataset, fold, progress=lambda d, t: report(d, t or 0, "Downloading the model"),
                                cancelled=cancelled)
+
+        self.ctx.tasks.run("fetch", work)
+
+    def fetch_musicnn(self) -> None:
+        store = self.ctx.store
+
+        def work(report, cancelled):
+            return store.fetch_musicnn(progress=lambda d, t: report(d, t or 0, "Downloading MusiCNN"),
+                                       cancelled=cancelled)
 
         self.ctx.tasks.run("fetch", work)
 
