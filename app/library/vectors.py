@@ -84,6 +84,17 @@ class Basis:
         return unit_rows(x).astype(np.float32)
 
 
+def principal_axes(x: np.ndarray, k: int) -> np.ndarray:
+    """The k principal axes of x as columns (d, k), signs fixed so each axis' largest loading is
+    positive. numpy's SVD releases the GIL (scikit-learn's PCA held it for up to half a second
+    on a worker thread, freezing the window while the map was built)."""
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
+    axes = vt[:k]
+    signs = np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])
+    return (axes * signs[:, None]).T.astype(np.float32)
+
+
 def fit_basis(kind: str, parts: list[np.ndarray]) -> Basis:
     """Standardisation (and principal components) of every block, from these tracks."""
     blocks = []
@@ -96,10 +107,7 @@ def fit_basis(kind: str, parts: list[np.ndarray]) -> Basis:
         components = None
         k = min(n_components or 0, len(raw) - 1, raw.shape[1])
         if n_components and k >= 1:
-            from sklearn.decomposition import PCA
-
-            pca = PCA(n_components=k, random_state=0).fit((raw - mean) / std)
-            components = pca.components_.T.astype(np.float32)
+            components = principal_axes((raw - mean) / std, k)
         blocks.append(Block(mean.astype(np.float32), std.astype(np.float32), components))
     return Basis(kind, blocks)
 

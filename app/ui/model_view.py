@@ -3,6 +3,8 @@ switching models (then offering to analyse the library with it)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
                                QMessageBox, QPushButton, QSpinBox, QVBoxLayout, QWidget)
@@ -18,6 +20,7 @@ FETCH_NOTE = ("The BBNN authors' trained model (about 2.5 MB) is downloaded from
 
 class ModelView(QWidget):
     fetch_requested = Signal(str, int)
+    import_requested = Signal(str)  # a file to import (in the background)
     reanalyse_requested = Signal()
 
     def __init__(self, ctx: AppContext) -> None:
@@ -110,13 +113,9 @@ class ModelView(QWidget):
             self.reanalyse_requested.emit()
 
     def _import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a model", "", "Models (*.hdf5 *.h5 *.safetensors)")
-        if not path:
-            return
-        try:
-            self.ctx.store.import_file(path)
-        except ModelStoreError as e:
-            QMessageBox.warning(self, "Import failed", f"{e}\n\nNothing was changed.")
-            return
-        self.ctx.model_changed.emit()
-        self.offer_reanalysis()
+        downloads = Path.home() / "Downloads"
+        start = self.ctx.settings.value("last_model_dir", str(downloads if downloads.is_dir() else Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Import a model", start, "Models (*.hdf5 *.h5 *.safetensors)")
+        if path:
+            self.ctx.settings.setValue("last_model_dir", str(Path(path).parent))
+            self.import_requested.emit(path)
