@@ -88,13 +88,27 @@ class ModelView(QWidget):
         spec = active.spec
         self.fields["input"].setText(f"{spec.n_frames} × {spec.n_mels} log-mel, {spec.clip_seconds:.1f} s at {spec.sample_rate} Hz")
 
+    def _accuracy_ok(self, name: str) -> bool:
+        """A model no better than chance is only used when the user insists."""
+        try:
+            manifest = self.ctx.store.manifest(name)
+        except ModelStoreError:
+            return True
+        acc = manifest.metrics.get("test_accuracy", manifest.metrics.get("mean_test_accuracy_over_folds"))
+        chance = 1.0 / max(1, len(manifest.classes))
+        if not isinstance(acc, float) or acc >= max(0.5, 2 * chance):
+            return True
+        return QMessageBox.question(
+            self, "A weak model", f"{name} scored {acc:.0%} on its test data (chance is {chance:.0%}): its genres "
+            "and map will mostly be noise. Use it anyway?") == QMessageBox.StandardButton.Yes
+
     def _selected_name(self) -> str | None:
         item = self.models.currentItem()
         return item.text()[3:].strip() if item else None
 
     def _use(self) -> None:
         name = self._selected_name()
-        if not name:
+        if not name or not self._accuracy_ok(name):
             return
         try:
             self.ctx.store.use(name)
