@@ -20,8 +20,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..audio import AudioError, decode_windows, probe
-from ..mel import LogMel, MelSpec
+from ..audio import AudioError, probe
+from ..mel import LogMelFrontEnd, MelSpec, log_mels
 from .datasets import Dataset
 
 # bump when the way a clip is taken from a file changes
@@ -51,7 +51,7 @@ class MelCache:
     def __init__(self, root: str | os.PathLike, spec: MelSpec) -> None:
         self.spec = spec
         self.dir = Path(root) / spec_key(spec)
-        self._frontend: LogMel | None = None
+        self._frontend = LogMelFrontEnd(spec)
 
     def entry(self, path: str) -> Path:
         st = os.stat(path)
@@ -61,12 +61,8 @@ class MelCache:
     def compute(self, path: str) -> np.ndarray:
         info = probe(path)
         start = clip_start(info.duration, self.spec.clip_seconds)
-        waves, _ = decode_windows(path, [start], self.spec.clip_samples)
-        if self._frontend is None:
-            self._frontend = LogMel(self.spec)
-        with torch.inference_mode():
-            mel = self._frontend(torch.from_numpy(waves))[0].numpy()
-        return mel.astype(np.float16)
+        (_, mels), = log_mels(path, [start], self.spec, self._frontend)
+        return mels[0].astype(np.float16)
 
     def get(self, path: str) -> np.ndarray:
         """The cached mel of one file (memory-mapped), computing and storing it if needed."""
