@@ -497,7 +497,7 @@ sys.exit(main.finish(app.exec()))
 
 
 @pytest.mark.slow
-def test_closing_during_a_scan_exits_quickly_without_an_abort(gtzan_model, tmp_path):
+def test_closing_during_a_scan_exits_quickly_without_an_abort(random_model, tmp_path):
     import subprocess
     import sys
 
@@ -511,4 +511,5 @@ def test_closing_during_a_scan_exits_quickly_without_an_abort(gtzan_model, tmp_p
     assert ended - float(closing[0].split()[1]) < 5.0
     assert proc.returncode == 0, err
     assert "Destroyed while thread" not in err
-    assert 1 <= Library().status()["analysed"].get("bbnn-gtzan-fold5", 0) < 16  # the work done is kept
+    analysed = sum(Library().status()["analysed"].values())
+    assert 1 <= analysed < 16  # what the scan committed is kept

@@ -14,8 +14,8 @@ from typing import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QInputDialog, QLabel,
-                               QListWidget, QListWidgetItem, QMenu, QPushButton, QRadioButton, QSplitter, QVBoxLayout,
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QInputDialog,
+                               QLabel, QListWidget, QListWidgetItem, QMenu, QPushButton, QRadioButton, QSplitter, QVBoxLayout,
                                QWidget)
 
 from app.library.fspath import display_path
@@ -128,9 +128,9 @@ class SelectionPanel(QGroupBox):
         self.queue = QPushButton("Queue")
         self.similar = QPushButton("More like this")
         self.export = QPushButton("Export…")
-        grid = QHBoxLayout()
-        for b in (self.play, self.queue, self.similar, self.export):
-            grid.addWidget(b)
+        grid = QGridLayout()
+        for n, b in enumerate((self.play, self.queue, self.similar, self.export)):
+            grid.addWidget(b, n // 2, n % 2)
         layout = QVBoxLayout(self)
         layout.addWidget(self.count)
         layout.addLayout(grid)

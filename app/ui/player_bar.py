@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QSlider,
-                               QToolButton, QVBoxLayout, QWidget)
+                               QStyle, QToolButton, QVBoxLayout, QWidget)
 
 from app.library.fspath import display_path, from_db
 
@@ -18,10 +18,12 @@ from .library_view import format_duration
 COVER = 48
 
 
-def track_label(track: dict) -> str:
-    """artist - title, or the file name when the tags say nothing."""
-    title = track.get("title") or Path(display_path(track["path"])).name
-    return " - ".join(x for x in (track.get("artist"), title) if x)
+def track_label(track: dict, with_file: bool = False) -> str:
+    """artist - title, or the file name when the tags say nothing (with_file: the file name too,
+    for lists where many tracks share their tags)."""
+    file_name = Path(display_path(track["path"])).name
+    label = " - ".join(x for x in (track.get("artist"), track.get("title") or file_name) if x)
+    return f"{label}   ({file_name})" if with_file and track.get("title") else label
 
 
 class QueuePanel(QWidget):
@@ -46,7 +48,7 @@ class QueuePanel(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
-        self.setMinimumWidth(260)
+        self.setMinimumWidth(360)
         ctx.player.queue_changed.connect(self.reload)
 
     def reload(self) -> None:
@@ -55,7 +57,7 @@ class QueuePanel(QWidget):
         self.list.clear()
         for n, track_id in enumerate(player.queue):
             track = rows.get(track_id)
-            text = track_label(track) if track else f"(removed track {track_id})"
+            text = track_label(track, with_file=True) if track else f"(removed track {track_id})"
             item = QListWidgetItem(("▶ " if n == player.index else "    ") + text)
             if n == player.index:
                 font = item.font()
@@ -78,10 +80,13 @@ class PlayerBar(QWidget):
         self.cover.setStyleSheet("border: 1px solid palette(mid)")
         self.title = QLabel("Nothing playing")
         self.title.setMinimumWidth(220)
-        self.prev = QToolButton(text="⏮")
-        self.play = QToolButton(text="▶")
-        self.next = QToolButton(text="⏭")
-        for button, tip in ((self.prev, "Previous"), (self.play, "Play / pause (Space)"), (self.next, "Next")):
+        icon = self.style().standardIcon
+        self._icons = {True: icon(QStyle.StandardPixmap.SP_MediaPause), False: icon(QStyle.StandardPixmap.SP_MediaPlay)}
+        self.prev, self.play, self.next = QToolButton(), QToolButton(), QToolButton()
+        for button, pixmap, tip in ((self.prev, QStyle.StandardPixmap.SP_MediaSkipBackward, "Previous"),
+                                    (self.play, QStyle.StandardPixmap.SP_MediaPlay, "Play / pause (Space)"),
+                                    (self.next, QStyle.StandardPixmap.SP_MediaSkipForward, "Next")):
+            button.setIcon(icon(pixmap))
             button.setToolTip(tip)
             button.setMinimumWidth(34)
         self.prev.clicked.connect(player.previous)
@@ -109,10 +114,12 @@ class PlayerBar(QWidget):
         for w in (self.cover, self.title, self.prev, self.play, self.next):
             layout.addWidget(w)
         layout.addWidget(self.seek, 1)
-        for w in (self.time, QLabel("🔊"), self.volume, self.radio, self.queue_button):
+        speaker = QLabel()
+        speaker.setPixmap(icon(QStyle.StandardPixmap.SP_MediaVolume).pixmap(16, 16))
+        for w in (self.time, speaker, self.volume, self.radio, self.queue_button):
             layout.addWidget(w)
         player.now_playing.connect(self.show_track)
-        player.state_changed.connect(lambda playing: self.play.setText("⏸" if playing else "▶"))
+        player.state_changed.connect(lambda playing: self.play.setIcon(self._icons[bool(playing)]))
         player.position_changed.connect(self._position)
         player.queue_changed.connect(self._queue_count)
         self.setEnabled(True)

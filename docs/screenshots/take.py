@@ -8,19 +8,19 @@ shows what it shows while a track plays.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 
 def _settle(app: QApplication, ms: int = 600) -> None:
-    loop_end = [False]
-    QTimer.singleShot(ms, lambda: loop_end.__setitem__(0, True))
-    while not loop_end[0]:
-        app.processEvents()
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
 
 
 def _lasso(view) -> list[tuple[float, float]]:
@@ -29,7 +29,7 @@ def _lasso(view) -> list[tuple[float, float]]:
     biggest = max(view.clusters.values(), key=lambda c: c["size"])["cluster"]
     member = pts["cluster"] == biggest
     cx, cy = float(np.median(pts["x"][member])), float(np.median(pts["y"][member]))
-    r = 1.1 * float(np.percentile(np.hypot(pts["x"][member] - cx, pts["y"][member] - cy), 80))
+    r = 0.9 * float(np.percentile(np.hypot(pts["x"][member] - cx, pts["y"][member] - cy), 80))
     angles = np.linspace(0, 2 * np.pi, 60)
     wobble = 1 + 0.12 * np.sin(3 * angles)
     return [(cx + r * w * np.cos(a), cy + 0.9 * r * w * np.sin(a)) for a, w in zip(angles, wobble)]
@@ -64,6 +64,8 @@ def main(out: Path) -> None:
     shot("similar")
     window.show_view("map")
     shot("map")
+    window.map_view.highlight.setData([], [])
+    window.map_view.seed_mark.setData([], [])
     polygon = _lasso(window.map_view)
     window.map_view.plot._band.setData([p[0] for p in polygon + polygon[:1]], [p[1] for p in polygon + polygon[:1]])
     if window.map_view.plot._band.scene() is None:
@@ -77,10 +79,12 @@ def main(out: Path) -> None:
     window.player_bar.queue_button.setChecked(True)
     window.show_view("library")
     _settle(app, 1500)
+    window.player_bar._position(34_000, 58_000)  # where the seek bar stands 34 s into the track
     shot("player")
     bar = window.player_bar
     bar.grab().save(str(out / "player-bar.png"))
     window.close()
+    os._exit(0)  # the pictures are saved; skip a teardown that only a script like this one pays
 
 
 if __name__ == "__main__":
