@@ -220,9 +220,11 @@ def test_first_run_fetches_the_model_then_scans(qtbot, tmp_path, authors_dir, mo
         with qtbot.waitSignal(w.ctx.tasks.done, timeout=60_000):
             w.welcome.fetch_requested.emit("gtzan", 5)
         assert model_store().active_name() == "bbnn-gtzan-fold5"
-        assert w.welcome.start.isEnabled() and "ready" in w.welcome.model_state.text()
+        assert w.welcome.step2.isEnabled() and "ready" in w.welcome.model_state.text()
+        assert w.welcome.folder.text() == "" and not w.welcome.start.isEnabled()  # nothing pre-filled
         folder = _music(tmp_path, n=2)
         w.welcome.folder.setText(str(folder))
+        assert w.welcome.start.isEnabled()
         with qtbot.waitSignal(w.ctx.tasks.done, timeout=120_000):
             w.welcome.start.click()
         assert w.stack.currentWidget() is w.tabs

@@ -167,7 +167,7 @@ class MapView(QWidget):
         self.reload()
 
     # -- construction
-    def _build(self) -> None:
+    def _build_bar(self) -> QHBoxLayout:
         self.colour_by = QComboBox()
         self.colour_by.addItems(["Cluster", "Predicted genre"])
         self.colour_by.currentIndexChanged.connect(lambda _: self.redraw())
@@ -198,6 +198,10 @@ class MapView(QWidget):
             bar.addWidget(w)
         bar.addStretch(1)
         bar.addWidget(self.info)
+        return bar
+
+    def _build(self) -> None:
+        bar = self._build_bar()
         self._build_plot()
         self.panel = SelectionPanel()
         self.panel.play.clicked.connect(lambda: self.ctx.play_ids_requested.emit(self.selection))

@@ -132,20 +132,7 @@ class SimilarView(QWidget):
         self.title = QLabel("Select tracks and choose “More like this”.")
         self.title.setStyleSheet("font-size: 14pt; font-weight: 600")
         self.title.setWordWrap(True)
-        self.count = QSpinBox()
-        self.count.setRange(1, 500)
-        self.count.setValue(int(ctx.settings.value("similar/n", 25)))
-        self.exclude_artist = QCheckBox("Exclude the seed's artist")
-        self.exclude_album = QCheckBox("Exclude the seed's album")
-        self.diversity = QDoubleSpinBox()
-        self.diversity.setRange(0.0, 1.0)
-        self.diversity.setSingleStep(0.1)
-        self.genres = QLineEdit()
-        self.genres.setPlaceholderText("only genres, e.g. rock, metal")
-        self.clusters = QLineEdit()
-        self.clusters.setPlaceholderText("only clusters: names or numbers")
-        self.go = QPushButton("Find")
-        self.go.clicked.connect(self.refresh)
+        filters = self._build_filters()
         self.steps = QSpinBox()
         self.steps.setRange(1, 100)
         self.steps.setValue(int(ctx.settings.value("path/steps", 10)))
@@ -158,10 +145,6 @@ class SimilarView(QWidget):
         self.queue_all.clicked.connect(lambda: self.ctx.queue_requested.emit(self.playlist()))
         self.export = QPushButton("Export M3U8…")
         self.export.clicked.connect(lambda: self.export_requested.emit(self.playlist()))
-        filters = QHBoxLayout()
-        for w in (QLabel("Results"), self.count, self.exclude_artist, self.exclude_album, QLabel("Diversity"),
-                  self.diversity, self.genres, self.clusters, self.go):
-            filters.addWidget(w)
         self.table = QTableWidget(0, 7)
         self.table.setHorizontalHeaderLabels(["", "Similarity", "Title", "Artist", "Album", "Genre", "Duration"])
         self.table.verticalHeader().setVisible(False)
@@ -184,6 +167,27 @@ class SimilarView(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.note)
         self._enable()
+
+    def _build_filters(self) -> QHBoxLayout:
+        self.count = QSpinBox()
+        self.count.setRange(1, 500)
+        self.count.setValue(int(self.ctx.settings.value("similar/n", 25)))
+        self.exclude_artist = QCheckBox("Exclude the seed's artist")
+        self.exclude_album = QCheckBox("Exclude the seed's album")
+        self.diversity = QDoubleSpinBox()
+        self.diversity.setRange(0.0, 1.0)
+        self.diversity.setSingleStep(0.1)
+        self.genres = QLineEdit()
+        self.genres.setPlaceholderText("only genres, e.g. rock, metal")
+        self.clusters = QLineEdit()
+        self.clusters.setPlaceholderText("only clusters: names or numbers")
+        self.go = QPushButton("Find")
+        self.go.clicked.connect(self.refresh)
+        filters = QHBoxLayout()
+        for w in (QLabel("Results"), self.count, self.exclude_artist, self.exclude_album, QLabel("Diversity"),
+                  self.diversity, self.genres, self.clusters, self.go):
+            filters.addWidget(w)
+        return filters
 
     def _enable(self) -> None:
         for b in (self.play_all, self.queue_all, self.export):
