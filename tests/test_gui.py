@@ -51,7 +51,8 @@ def test_library_table_shows_rows_and_filters(grouped, window, qtbot):
     assert "Song 2-3" in titles
     genre = model.data(model.index(0, 4))
     assert genre.split()[0] in {"blues", "classical", "country", "disco"} and genre.endswith("%")
-    assert model.data(model.index(0, 6)) == "analysed" and model.data(model.index(0, 5))
+    assert model.data(model.index(0, 7)) == "analysed" and model.data(model.index(0, 6))
+    assert model.data(model.index(0, 5)) == ""  # no MusiCNN: no tags
     qtbot.keyClicks(window.search, "G2-A1")
     qtbot.waitUntil(lambda: model.total == 4, timeout=3000)
     assert all(model.rows[r]["artist"] == "G2-A1" for r in range(model.rowCount()))
@@ -135,6 +136,31 @@ def test_track_panel_shows_tags_genres_and_timeline(grouped, window):
     assert "Analysed by" in view.status.text()
     assert len(view.bars.listDataItems()) + len(view.bars.items()) > 0
     assert len(view.timeline.items()) >= 10
+    assert view.tag_bars.isHidden() and "model fetch musicnn" in view.tag_note.text()
+
+
+def test_track_panel_and_table_show_musicnn_tags(grouped, window):
+    from model.musicnn import MSD_LABELS, MusiCNN, MusicnnSpec
+    from model.store import KIND_MUSICNN, Manifest
+
+    manifest = model_store().save(MusiCNN(), Manifest(name="musicnn-msd", kind=KIND_MUSICNN, classes=MSD_LABELS,
+                                                      source="test", input=MusicnnSpec().to_dict()))
+    lib = Library()
+    lib.ensure_model(manifest)
+    track_id = next(iter(grouped))
+    taggram = np.full((4, 50), 0.01)
+    taggram[:, MSD_LABELS.index("chill")] = 0.8
+    taggram[:, MSD_LABELS.index("Mellow")] = 0.6
+    lib.save_analysis(track_id, "musicnn-msd", np.arange(4) * 3.0, taggram, np.zeros((4, 200)), np.zeros((4, 200)),
+                      0.1, classes=MSD_LABELS)
+    lib.close()
+    window.ctx.select([track_id])
+    view = window.track_view
+    assert not view.tag_bars.isHidden() and view.tag_note.isHidden()
+    assert view.tag_bars.getAxis("left")._tickLevels[0][-2:] == [(8, "Mellow"), (9, "chill")]
+    window.library_view.model.set_search("mellow")
+    assert window.library_view.model.total == 1
+    assert window.library_view.model.data(window.library_view.model.index(0, 5)).startswith("chill, Mellow")
 
 
 def _music(tmp_path, n=6, seconds=6.0):
@@ -238,6 +264,14 @@ def test_model_and_folders_views(gtzan_model, window, tmp_path):
     window.show_view("model")
     assert window.model_view.fields["name"].text() == "bbnn-gtzan-fold5"
     assert "96.0%" in window.model_view.fields["accuracy"].text()
+    from app.home import musicnn_enabled
+
+    view = window.model_view
+    assert "Not installed" in view.musicnn_status.text() and not view.musicnn_fetch.isHidden()
+    assert view.musicnn_on.isChecked() and musicnn_enabled()
+    view.musicnn_on.setChecked(False)
+    window.ctx.settings.sync()
+    assert not musicnn_enabled()  # the scan (GUI or CLI) reads the same switch
     bad = tmp_path / "music"
     bad.mkdir()
     (bad / "broken.mp3").write_bytes(b"\x00" * 1000)
@@ -396,7 +430,7 @@ def test_filters_clusters_and_genres_ignore_case(grouped, window, qtbot):
     assert view.model.total == 12 and all(r["top_genre"] == "classical" for r in view.model.rows)
     genre.setCurrentIndex(0)
     assert view.model.total == 48
-    assert view.model.data(view.model.index(0, 7)).endswith(".mp3")  # the file name column
+    assert view.model.data(view.model.index(0, 8)).endswith(".mp3")  # the file name column
     similar = window.similar_view
     seed = next(i for i, g in grouped.items() if g == 1)
     similar.genres.setText("CLASSICAL")

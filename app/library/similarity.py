@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .vectors import DEFAULT_KIND, vector_index
+from .vectors import vector_index
 
 NEAR_DUPLICATE = 0.98
 
@@ -63,7 +63,7 @@ def rank(matrix: np.ndarray, seed_rows: np.ndarray, n: int, allowed: np.ndarray 
 
 def similar(library, seeds: list[int], n: int = 20, model: str | None = None, exclude_artist: bool = False,
             exclude_album: bool = False, genres: list[str] | None = None, clusters: list[int] | None = None,
-            diversity: float = 0.0, kind: str = DEFAULT_KIND) -> list[dict]:
+            diversity: float = 0.0, kind: str | None = None) -> list[dict]:
     """Tracks most like the seed tracks: [{id, path, score, artist, title, album, genre}]."""
     model = library._model(model)
     index = vector_index(library, model, kind)

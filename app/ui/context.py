@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
-from app.home import data_home, model_store
+from app.home import model_store, settings_path
 from app.library.db import Library
 
 from .tasks import QuickJobs, TaskRunner
@@ -28,7 +28,7 @@ class AppContext(QObject):
         self.store = model_store()
         self.tasks = TaskRunner(self)
         self.jobs = QuickJobs(self.library.path, self)
-        self.settings = QSettings(str(data_home() / "settings.ini"), QSettings.Format.IniFormat)
+        self.settings = QSettings(str(settings_path()), QSettings.Format.IniFormat)
         self.selected: list[int] = []
         from .player import Player
 

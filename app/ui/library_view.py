@@ -16,7 +16,7 @@ from app.library.fspath import display_path, from_db
 from .context import AppContext
 
 COLUMNS = [("Title", "title"), ("Artist", "artist"), ("Album", "album"), ("Duration", "duration"),
-           ("Genre", "top_genre"), ("Cluster", "cluster"), ("Status", "status"), ("File", "path")]
+           ("Genre", "top_genre"), ("Tags", "tags"), ("Cluster", "cluster"), ("Status", "status"), ("File", "path")]
 PAGE = 200
 LIVE_MS = 1000  # how often the table looks for new tracks while a scan runs
 
@@ -116,6 +116,8 @@ class LibraryModel(QAbstractTableModel):
                 return f"{row['top_genre']} {row['top_prob']:.0%}" if row["top_genre"] else ""
             if key == "cluster":
                 return row["cluster_name"] or ("" if row["cluster"] is None else str(row["cluster"]))
+            if key == "tags":  # MusiCNN's three most probable tags
+                return ", ".join((row["tags"] or "").split(", ")[:3])
             value = row[key]
             return "" if value is None else str(value)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -166,7 +168,7 @@ class LibraryView(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(24)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in enumerate((230, 160, 170, 70, 120, 170, 75, 200)):
+        for col, width in enumerate((220, 150, 160, 65, 110, 170, 160, 75, 190)):
             self.table.setColumnWidth(col, width)
         header.setStretchLastSection(True)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)

@@ -30,13 +30,13 @@ log = logging.getLogger(__name__)
 ICON = Path(__file__).resolve().parents[2] / "resources" / "cratedigger.svg"
 VIEWS = ["library", "map", "track", "similar", "folders", "model", "settings", "training"]
 TASK_TITLES = {"scan": "Scanning…", "map": "Computing the map…", "fetch": "Downloading the model…",
-               "import": "Importing the model…"}
+               "import": "Importing the model…", "fetch-musicnn": "Downloading MusiCNN…"}
 CLOSE_WAIT_MS = 3500  # closing waits this long for a cancelled task, then leaves without it
 
 
 def human_failure(name: str, message: str) -> str:
     """What a failed task means for the user, in one or two sentences."""
-    if name == "fetch" and "could not reach" in message:
+    if name.startswith("fetch") and "could not reach" in message:
         return ("Cratedigger could not reach GitHub to download the model: this computer seems to be offline. "
                 "Download the model file on another computer, then use “Import a model file…”.")
     if name == "import":
@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
         self.folders_view.scan_requested.connect(self.start_scan)
         self.model_view.fetch_requested.connect(self.fetch_model)
         self.model_view.import_requested.connect(self.import_model)
+        self.model_view.musicnn_fetch_requested.connect(self.fetch_musicnn)
         self.model_view.reanalyse_requested.connect(lambda: self.start_scan([]))
         self.welcome.fetch_requested.connect(self.fetch_model)
         self.welcome.import_requested.connect(self.model_view._import)
@@ -331,6 +332,15 @@ class MainWindow(QMainWindow):
         store = self.ctx.store
         self.ctx.tasks.run("import", lambda report, cancelled: store.import_file(path))
 
+    def fetch_musicnn(self) -> None:
+        store = self.ctx.store
+
+        def work(report, cancelled):
+            return store.fetch_musicnn(progress=lambda d, t: report(d, t or 0, "Downloading MusiCNN"),
+                                       cancelled=cancelled)
+
+        self.ctx.tasks.run("fetch-musicnn", work)  # its own name: it queues beside a model download
+
     def _cancel(self) -> None:
         self.ctx.tasks.cancel()
         self.message.setText("Stopping…")
@@ -395,7 +405,7 @@ class MainWindow(QMainWindow):
             self.message.setText(f"Map: {result['tracks']} tracks in {result['clusters']} clusters")
             self.map_view.reload()
             self.ctx.library_changed.emit()
-        elif name == "fetch" or name == "import":
+        elif name in ("fetch", "import", "fetch-musicnn"):
             self.message.setText(f"{result.name} is ready")
             self.ctx.model_changed.emit()
             self.model_view.offer_reanalysis()
@@ -403,7 +413,8 @@ class MainWindow(QMainWindow):
     def _on_cancelled(self, name: str) -> None:
         self._finish_task(name)
         self.message.setText({"map": "Map update cancelled: the previous map stays.",
-                              "fetch": "Download cancelled: nothing was changed."}.get(name, f"{name} cancelled."))
+                              "fetch": "Download cancelled: nothing was changed.",
+                              "fetch-musicnn": "Download cancelled: nothing was changed."}.get(name, f"{name} cancelled."))
 
     def _on_failed(self, name: str, message: str) -> None:
         self._finish_task(name)
