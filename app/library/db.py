@@ -343,20 +343,36 @@ class Library:
         return int(row[0]) if row else 0
 
     # -- reads
-    def _filter(self, search: str | None) -> tuple[str, list]:
-        """Every word must match a tag, the path, the predicted genre or one of the tagger's top tags."""
-        if not search:
-            return "", []
+    def _filter(self, search: str | None, filters: dict | None = None) -> tuple[str, list]:
+        """WHERE clause of the library table: every search word must match a tag, the path, the
+        predicted genre or one of the tagger's top tags; then filters by predicted genre, tag genre,
+        cluster and folder (genre and tag compare case-insensitively)."""
         where, params = [], []
-        for word in search.split():
+        for word in (search or "").split():
             like = f"%{word}%"
             where.append("(t.title LIKE ? OR t.artist LIKE ? OR t.album LIKE ? OR t.tag_genre LIKE ?"
                          " OR a.top_genre LIKE ? OR t.path LIKE ? OR tg.top_labels LIKE ?)")
             params += [like] * 7
+        filters = {k: v for k, v in (filters or {}).items() if v is not None and v != ""}
+        unknown = set(filters) - {"genre", "tag", "cluster", "folder"}
+        if unknown:
+            raise ValueError(f"unknown library filters {sorted(unknown)}")
+        if "genre" in filters:
+            where.append("a.top_genre = ? COLLATE NOCASE")
+            params.append(filters["genre"])
+        if "tag" in filters:
+            where.append("t.tag_genre = ? COLLATE NOCASE")
+            params.append(filters["tag"])
+        if "cluster" in filters:
+            where.append("m.cluster = ?")
+            params.append(int(filters["cluster"]))
+        if "folder" in filters:
+            where.append("t.folder_id = ?")
+            params.append(int(filters["folder"]))
         return " AND ".join(where), params
 
-    def _rows_sql(self, model: str | None, search: str | None) -> tuple[str, list]:
-        cond, params = self._filter(search)
+    def _rows_sql(self, model: str | None, search: str | None, filters: dict | None = None) -> tuple[str, list]:
+        cond, params = self._filter(search, filters)
         sql = (
             "FROM tracks t"
             " LEFT JOIN analyses a ON a.track_id = t.id AND a.model = ?"
@@ -369,15 +385,15 @@ class Library:
             sql += " WHERE " + cond
         return sql, [model, self.tagger_key(), model, *params]
 
-    def count_tracks(self, search: str | None = None, model: str | None = None) -> int:
-        sql, params = self._rows_sql(self._model(model), search)
+    def count_tracks(self, search: str | None = None, model: str | None = None, filters: dict | None = None) -> int:
+        sql, params = self._rows_sql(self._model(model), search, filters)
         return self.db.execute("SELECT COUNT(*) " + sql, params).fetchone()[0]
 
     def track_rows(self, offset: int = 0, limit: int = 100, sort: str = "artist", descending: bool = False,
-                   search: str | None = None, model: str | None = None) -> list[dict]:
+                   search: str | None = None, model: str | None = None, filters: dict | None = None) -> list[dict]:
         if sort not in SORTABLE:
             raise ValueError(f"cannot sort by {sort!r}")
-        sql, params = self._rows_sql(self._model(model), search)
+        sql, params = self._rows_sql(self._model(model), search, filters)
         order = "DESC" if descending else "ASC"
         key = {"status": "status", "top_genre": "a.top_genre", "top_prob": "a.top_prob", "cluster": "m.cluster",
                "tags": "tg.top_labels"}.get(sort, f"t.{sort}")
@@ -513,6 +529,11 @@ class Library:
         return [dict(r, display_path=display_path(r["path"]))
                 for r in self.db.query("SELECT path, track_id, reason, detail, at FROM errors ORDER BY reason, path")]
 
+    def track_error(self, track_id: int) -> dict | None:
+        """Why a track could not be analysed (reason, detail), or None."""
+        rows = list(self.db.query("SELECT reason, detail FROM errors WHERE track_id = ?", [track_id]))
+        return rows[0] if rows else None
+
     def status(self, model: str | None = None) -> dict:
         model = self._model(model)
         one = lambda sql, p=(): self.db.execute(sql, list(p)).fetchone()[0]  # noqa: E731
@@ -536,6 +557,41 @@ class Library:
         return {r[0]: r[1] for r in self.db.execute(
             "SELECT a.top_genre, COUNT(*) FROM analyses a JOIN tracks t ON t.id = a.track_id"
             " WHERE a.model = ? AND NOT t.missing GROUP BY a.top_genre ORDER BY COUNT(*) DESC, a.top_genre", [model])}
+
+    def tag_genres(self) -> list[str]:
+        """Distinct tag genres of present tracks, most common first."""
+        return [r[0] for r in self.db.execute(
+            "SELECT tag_genre FROM tracks WHERE NOT missing AND tag_genre IS NOT NULL AND tag_genre != ''"
+            " GROUP BY tag_genre COLLATE NOCASE ORDER BY COUNT(*) DESC, tag_genre")]
+
+    def revision(self) -> tuple:
+        """Changes whenever tracks are added, updated, analysed or fail: the live views poll it."""
+        return (self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(missing), 0),"
+                                " COALESCE(MAX(last_seen), 0) FROM tracks").fetchone()
+                + self.db.execute("SELECT COUNT(*), COALESCE(MAX(at), 0) FROM errors").fetchone()
+                + (self.data_version(),))
+
+    # -- names the user gives clusters (kept in meta, one JSON object per model, across map refits)
+    def cluster_names(self, model: str | None = None) -> dict[int, str]:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [f"cluster_names/{self._model(model)}"]).fetchone()
+        return {int(k): v for k, v in json.loads(row[0]).items()} if row else {}
+
+    def rename_cluster(self, cluster: int, name: str, model: str | None = None) -> None:
+        """Give a cluster the user's name; it is kept across map updates (see mapping.build_map)."""
+        name, model = name.strip(), self._model(model)
+        if not name:
+            raise ValueError("a cluster name cannot be empty")
+        names = self.cluster_names(model)
+        names[int(cluster)] = name
+        with self.db.conn:
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                            [f"cluster_names/{model}", json.dumps({str(k): v for k, v in names.items()})])
+            self.db.execute("UPDATE clusters SET name = ? WHERE model = ? AND cluster = ?", [name, model, int(cluster)])
+
+    def map_assignments(self, model: str | None = None) -> dict[int, int]:
+        """track id -> cluster of the model's current map."""
+        return dict(self.db.execute("SELECT track_id, cluster FROM map_points WHERE model = ?",
+                                    [self._model(model)]).fetchall())
 
     def prune(self) -> int:
         """Delete missing tracks (and, by cascade, their analyses and map points)."""

@@ -147,6 +147,33 @@ def name_clusters(labels: np.ndarray, probs: np.ndarray, classes: list[str], art
     return out
 
 
+def match_labels(previous: dict[int, int], ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Renumber new cluster labels so each keeps the number of the old cluster it overlaps most
+    (an optimal one-to-one matching on shared tracks); unmatched clusters get unused numbers."""
+    labels = np.asarray(labels)
+    new_ids = sorted(int(c) for c in set(labels.tolist()) if c >= 0)
+    old_ids = sorted(set(previous.values()))
+    if not new_ids or not old_ids:
+        return labels.copy()
+    from scipy.optimize import linear_sum_assignment
+
+    overlap = np.zeros((len(new_ids), len(old_ids)), np.int64)
+    new_pos = {c: n for n, c in enumerate(new_ids)}
+    old_pos = {c: n for n, c in enumerate(old_ids)}
+    for track, label in zip(ids.tolist(), labels.tolist()):
+        old = previous.get(int(track))
+        if label >= 0 and old is not None:
+            overlap[new_pos[label], old_pos[old]] += 1
+    rows, cols = linear_sum_assignment(-overlap)
+    mapping = {new_ids[r]: old_ids[c] for r, c in zip(rows, cols) if overlap[r, c] > 0}
+    used = set(mapping.values())
+    spare = (n for n in range(len(new_ids) + len(old_ids)) if n not in used)
+    for c in new_ids:
+        if c not in mapping:
+            mapping[c] = next(spare)
+    return np.array([mapping.get(int(c), int(c)) for c in labels.tolist()], dtype=labels.dtype)
+
+
 def _fit_file(library, model: str) -> Path:
     from app.home import cache_dir
 
@@ -270,7 +297,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     coords, space, (layout, space_model) = reduce(x)
     check()
     step("clustering", 0.8)
-    labels = cluster(space, method, k)
+    labels = match_labels(library.map_assignments(model), ids, cluster(space, method, k))
     centres = centroids(space, labels)
     check()
     step("saving", 0.9)
@@ -289,7 +316,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     except Exception:
         fit_path.unlink(missing_ok=True)  # the map is saved; only incremental placement is lost
     step("done", 1.0)
-    return {"model": model, "tracks": len(ids), "clusters": int(labels.max()) + 1, "placed": len(ids), "refit": True,
+    return {"model": model, "tracks": len(ids), "clusters": len(set(labels.tolist()) - {-1}), "placed": len(ids), "refit": True,
             "seconds": time.perf_counter() - t0}
 
 
@@ -308,6 +335,9 @@ def _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta
             if int(i) in tag_pos:
                 tag_rows[row] = tag_probs[tag_pos[int(i)]]
     named = name_clusters(labels[keep], p, classes, artists, tags, tag_rows, tag_names)
+    for c, name in library.cluster_names(model).items():  # names the user gave stay
+        if c in named:
+            named[c]["name"] = name
     with library.db.conn:
         library.db.execute("DELETE FROM clusters WHERE model = ?", [model])
         library.db.conn.executemany(

@@ -80,7 +80,8 @@ def similar(library, seeds: list[int], n: int = 20, model: str | None = None, ex
             seed_codes = codes[seed_rows]
             allowed &= ~np.isin(codes, seed_codes[seed_codes >= 0])
     if genres:
-        allowed &= np.isin(np.asarray(meta["genre"], dtype=object), list(genres))
+        wanted = {g.strip().lower() for g in genres}
+        allowed &= np.array([(g or "").lower() in wanted for g in meta["genre"]], dtype=bool)
     if clusters:
         allowed &= np.isin(meta["cluster_code"], list(clusters))
     ranked = rank(index.matrix, seed_rows, n, allowed, diversity, meta["artist"] if meta else None)

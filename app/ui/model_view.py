@@ -4,6 +4,8 @@ switching models (then offering to analyse the library with it), and the MusiCNN
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
                                QMessageBox, QPushButton, QSpinBox, QVBoxLayout, QWidget)
@@ -24,6 +26,7 @@ MUSICNN_NOTE = ("MusiCNN (Pons and Serra, MTG-UPF; ISC licence) hears mood, styl
 
 class ModelView(QWidget):
     fetch_requested = Signal(str, int)
+    import_requested = Signal(str)  # a file to import (in the background)
     musicnn_fetch_requested = Signal()
     reanalyse_requested = Signal()
 
@@ -131,13 +134,27 @@ class ModelView(QWidget):
         spec = active.spec
         self.fields["input"].setText(f"{spec.n_frames} × {spec.n_mels} log-mel, {spec.clip_seconds:.1f} s at {spec.sample_rate} Hz")
 
+    def _accuracy_ok(self, name: str) -> bool:
+        """A model no better than chance is only used when the user insists."""
+        try:
+            manifest = self.ctx.store.manifest(name)
+        except ModelStoreError:
+            return True
+        acc = manifest.metrics.get("test_accuracy", manifest.metrics.get("mean_test_accuracy_over_folds"))
+        chance = 1.0 / max(1, len(manifest.classes))
+        if not isinstance(acc, float) or acc >= max(0.5, 2 * chance):
+            return True
+        return QMessageBox.question(
+            self, "A weak model", f"{name} scored {acc:.0%} on its test data (chance is {chance:.0%}): its genres "
+            "and map will mostly be noise. Use it anyway?") == QMessageBox.StandardButton.Yes
+
     def _selected_name(self) -> str | None:
         item = self.models.currentItem()
         return item.text()[3:].strip() if item else None
 
     def _use(self) -> None:
         name = self._selected_name()
-        if not name:
+        if not name or not self._accuracy_ok(name):
             return
         try:
             self.ctx.store.use(name)
@@ -156,13 +173,9 @@ class ModelView(QWidget):
             self.reanalyse_requested.emit()
 
     def _import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a model", "", "Models (*.hdf5 *.h5 *.safetensors)")
-        if not path:
-            return
-        try:
-            self.ctx.store.import_file(path)
-        except ModelStoreError as e:
-            QMessageBox.warning(self, "Import failed", f"{e}\n\nNothing was changed.")
-            return
-        self.ctx.model_changed.emit()
-        self.offer_reanalysis()
+        downloads = Path.home() / "Downloads"
+        start = self.ctx.settings.value("last_model_dir", str(downloads if downloads.is_dir() else Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Import a model", start, "Models (*.hdf5 *.h5 *.safetensors)")
+        if path:
+            self.ctx.settings.setValue("last_model_dir", str(Path(path).parent))
+            self.import_requested.emit(path)

@@ -14,6 +14,7 @@ from app.library.fspath import display_path, from_db
 from app.library.tags import read_cover
 
 from .context import AppContext
+from .library_view import format_duration
 from .map_view import palette
 
 FIELDS = [("Title", "title"), ("Artist", "artist"), ("Album", "album"), ("Album artist", "album_artist"),
@@ -91,13 +92,18 @@ class TrackView(QWidget):
         self._duration = track["duration"]
         name = track["title"] or Path(display_path(track["path"])).name
         self.heading.setText(" - ".join(x for x in (track["artist"], name) if x))
+        error = self.ctx.library.track_error(track_id)
+        broken = error is not None or track.get("missing")
         for _, key in FIELDS:
             value = track.get(key)
             if key == "path":
                 value = display_path(value)
-            elif key == "duration" and value:
-                value = f"{int(value) // 60}:{int(value) % 60:02d}"
+            elif key == "duration":
+                value = format_duration(value) if value and value > 0 else "unknown"
+            elif key == "codec" and broken:
+                value = "not readable" if error else value
             self.values[key].setText("" if value is None else str(value))
+        self.play.setEnabled(not broken)
         data = read_cover(from_db(track["path"]))
         pix = QPixmap()
         if data and pix.loadFromData(data):
@@ -107,13 +113,18 @@ class TrackView(QWidget):
             self.cover.setPixmap(QPixmap())
             self.cover.setText("no cover art")
         analysis = self.ctx.library.analysis(track_id)
-        error = self.ctx.library.db.execute("SELECT reason, detail FROM errors WHERE track_id = ?", [track_id]).fetchone()
         self.bars.clear()
         self.timeline.clear()
+        self.bars.getAxis("left").setTicks(None)
+        self.timeline.setTitle("Genre by window")
+        if track.get("missing"):
+            self.status.setText("The file is gone from its folder (a drive unplugged, or moved away).")
         self._draw_tags(track_id)
         if analysis is None:
-            self.status.setText(f"Not analysed: {error[0]} – {error[1]}" if error else
-                                "Not analysed yet with the active model.")
+            if error:
+                self.status.setText(f"Not analysed: {error['reason']} – {error['detail']}")
+            elif not track.get("missing"):
+                self.status.setText("Not analysed yet with the active model.")
             return
         self.status.setText(f"Analysed by {analysis['model']} from {len(analysis['window_starts'])} windows.")
         self._draw(analysis)
