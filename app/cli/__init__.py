@@ -31,6 +31,8 @@ USER_ERRORS = [("app.library", "LibraryError"), ("model.store", "ModelStoreError
                ("model.train.splits", "SplitError"), ("app.library.labels", "LabelError"),
                ("model.audio", "AudioError"), ("model.keras_import", "KerasImportError")]
 
+from app import __version__
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Organise your music library by how it sounds. Run without arguments to open the app.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument("--version", action="version", version=f"cratedigger {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{__name__}.{info.name}")

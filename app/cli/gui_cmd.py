@@ -7,7 +7,7 @@ import os
 
 from .progress import fail
 
-VIEWS = ["library", "map", "track", "similar", "folders", "model", "training"]
+VIEWS = ["library", "map", "track", "similar", "folders", "model", "settings", "training"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -14,13 +14,13 @@ Tracks analysed after a fit are placed with the fitted reducers' `transform` and
 cluster centre, without refitting, as long as they are fewer than a fifth of the fitted ones;
 `refit=True` (or more new tracks) fits everything again. The fitted reducers are derived,
 locally produced objects kept with joblib under the data home's cache/ (never model weights); the
-file's sha256 is kept in the fit's map_fits row and checked before the file is unpickled, so only
-the file this library wrote is ever loaded (anything else costs a refit, never runs code).
+file's sha256 is kept in the fit's map_fits params and checked before the file is unpickled, so
+only the file this library wrote is ever loaded (anything else costs a refit, never runs code).
 """
 
 from __future__ import annotations
 
-import logging
+import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from .vectors import DEFAULT_KIND, fit_basis, stored_parts
+from .vectors import default_kind, fit_basis, stored_parts
 
 SEED = 42
 CLUSTER_DIMS = 10
@@ -38,7 +38,6 @@ REFIT_FRACTION = 0.2
 # cannot be cached on disk, is built once and shared by both fits.
 EXACT_NEIGHBOURS = 4096
 Progress = Callable[[str, float], None]
-log = logging.getLogger(__name__)
 
 
 class MapCancelled(Exception):
@@ -112,8 +111,23 @@ def nearest_centre(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return d.argmin(axis=1)
 
 
-def name_clusters(labels: np.ndarray, probs: np.ndarray, classes: list[str], artists: list, tag_genres: list) -> dict[int, dict]:
-    """Per cluster: name, size, top genres (mean probability), top artists and tag genres."""
+def distinctive_tags(member_tags: np.ndarray, all_tags: np.ndarray, names: list[str], n: int = 2,
+                     floor: float = 0.1) -> list[tuple[str, float]]:
+    """The tagger tags that set a group apart: probable in it (mean >= floor) and most above the library's mean."""
+    rows = member_tags[np.isfinite(member_tags).all(axis=1)] if member_tags.size else member_tags
+    if not len(rows) or not names:
+        return []
+    mean = rows.mean(axis=0)
+    lift = mean - np.nanmean(all_tags, axis=0)
+    order = [i for i in np.argsort(-lift) if mean[i] >= floor and lift[i] > 0][:n]
+    return [(names[i], round(float(mean[i]), 3)) for i in order]
+
+
+def name_clusters(labels: np.ndarray, probs: np.ndarray, classes: list[str], artists: list, tag_genres: list,
+                  tag_probs: np.ndarray | None = None, tag_names: list[str] | None = None) -> dict[int, dict]:
+    """Per cluster: name (genres, then its distinctive tagger tags, or else a dominant artist or tag
+    genre), size, top genres (mean probability), top tagger tags, top artists and tag genres.
+    `tag_probs` rows follow `labels` (NaN where a track has no tags)."""
     out = {}
     for c in sorted(set(int(x) for x in labels)):
         members = np.flatnonzero(labels == c)
@@ -122,17 +136,47 @@ def name_clusters(labels: np.ndarray, probs: np.ndarray, classes: list[str], art
         top_genres = [(classes[i], round(float(mean[i]), 3)) for i in order[:3]]
         arts = Counter(a for a in (artists[i] for i in members) if a).most_common(3)
         tags = Counter(t.lower() for t in (tag_genres[i] for i in members) if t).most_common(3)
+        heard = distinctive_tags(tag_probs[members], tag_probs, tag_names or []) if tag_probs is not None else []
         name = top_genres[0][0] if top_genres[1][1] < 0.5 * top_genres[0][1] else f"{top_genres[0][0]} / {top_genres[1][0]}"
-        if arts and arts[0][1] >= max(2, 0.5 * len(members)):
+        if heard:
+            name += " · " + ", ".join(t for t, _ in heard)
+        elif arts and arts[0][1] >= max(2, 0.5 * len(members)):
             name += f" · {arts[0][0]}"
         elif tags and tags[0][1] >= max(2, 0.3 * len(members)):
             name += f" · {tags[0][0]}"
-        out[c] = {"name": name, "size": len(members), "top_genres": top_genres,
+        out[c] = {"name": name, "size": len(members), "top_genres": top_genres, "top_tags": heard,
                   "top_artists": [list(a) for a in arts], "top_tag_genres": [list(t) for t in tags]}
     return out
 
 
-def _fit_file(model: str) -> Path:
+def match_labels(previous: dict[int, int], ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Renumber new cluster labels so each keeps the number of the old cluster it overlaps most
+    (an optimal one-to-one matching on shared tracks); unmatched clusters get unused numbers."""
+    labels = np.asarray(labels)
+    new_ids = sorted(int(c) for c in set(labels.tolist()) if c >= 0)
+    old_ids = sorted(set(previous.values()))
+    if not new_ids or not old_ids:
+        return labels.copy()
+    from scipy.optimize import linear_sum_assignment
+
+    overlap = np.zeros((len(new_ids), len(old_ids)), np.int64)
+    new_pos = {c: n for n, c in enumerate(new_ids)}
+    old_pos = {c: n for n, c in enumerate(old_ids)}
+    for track, label in zip(ids.tolist(), labels.tolist()):
+        old = previous.get(int(track))
+        if label >= 0 and old is not None:
+            overlap[new_pos[label], old_pos[old]] += 1
+    rows, cols = linear_sum_assignment(-overlap)
+    mapping = {new_ids[r]: old_ids[c] for r, c in zip(rows, cols) if overlap[r, c] > 0}
+    used = set(mapping.values())
+    spare = (n for n in range(len(new_ids) + len(old_ids)) if n not in used)
+    for c in new_ids:
+        if c not in mapping:
+            mapping[c] = next(spare)
+    return np.array([mapping.get(int(c), int(c)) for c in labels.tolist()], dtype=labels.dtype)
+
+
+def _fit_file(library, model: str) -> Path:
     from app.home import cache_dir
 
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model)
@@ -150,7 +194,6 @@ def _load_fit(path: Path, expected_sha256: str | None) -> dict | None:
 
     try:
         if sha256_of(path) != expected_sha256:
-            log.warning("%s does not match its map fit; refitting instead of loading it", path)
             return None
         import joblib
 
@@ -175,37 +218,51 @@ def _save_fit(path: Path, fit: dict) -> str | None:
 
 def fitted_setup(library, model: str) -> tuple[str, int | None] | None:
     """(method, k) of the model's current map fit, None before the first."""
-    fit = library.map_fit(model)
-    return None if fit is None else (fit["method"], fit["params"].get("k"))
+    row = library.db.execute("SELECT method, params FROM map_fits WHERE model = ?", [model]).fetchone()
+    if row is None:
+        return None
+    try:
+        k = json.loads(row[1] or "{}").get("k")
+    except ValueError:
+        k = None
+    return row[0], k
 
 
-def _resolve_setup(current, method: str | None, k: int | None) -> tuple[str, int | None]:
+def _fitted_as(library, model: str) -> tuple[str, str, int | None] | None:
+    """(representation, method, k) of the model's current map fit, None before the first."""
+    row = library.db.execute("SELECT method, params FROM map_fits WHERE model = ?", [model]).fetchone()
+    if row is None:
+        return None
+    try:
+        params = json.loads(row[1] or "{}")
+    except ValueError:
+        return None
+    return params.get("kind"), row[0], params.get("k")
+
+
+def build_map(library, model: str | None = None, refit: bool = False, method: str | None = None,
+              k: int | None = None, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+              kind: str | None = None) -> dict:
+    """Fit (or extend) the map and clusters of a model; returns a summary.
+
+    `method` None keeps the clustering of the current fit (HDBSCAN before the first), so cluster
+    numbers a user has seen keep meaning the same clusters; "kmeans" with no k reuses the fit's k
+    (8 when there is none).
+    """
+    model = library._model(model)
+    if not model:
+        raise ValueError("no active model")
+    asked_k = k
+    kind = kind or default_kind(library, model)
+    current = fitted_setup(library, model)
     if method is None:
         method, k = current if current else ("hdbscan", None)
     if method not in ("hdbscan", "kmeans"):
         raise ValueError(f"unknown clustering method {method!r}: hdbscan or kmeans")
     if method == "hdbscan":
-        return method, None
-    if k is None:
+        k = None
+    elif k is None:
         k = current[1] if current and current[0] == "kmeans" and current[1] else 8
-    return method, k
-
-
-def build_map(library, model: str | None = None, refit: bool = False, method: str | None = None,
-              k: int | None = None, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-              kind: str = DEFAULT_KIND) -> dict:
-    """Fit (or extend) the map and clusters of a model; returns a summary.
-
-    `method` None keeps the clustering of the current fit (HDBSCAN before the first), so cluster
-    numbers a user has seen keep meaning the same clusters; "kmeans" with no k reuses the fit's k
-    (8 when there is none). A k larger than the number of analysed tracks is refused (ValueError)
-    and the saved map stays.
-    """
-    model = library.model_key(model)
-    if not model:
-        raise ValueError("no active model")
-    asked_k = k
-    method, k = _resolve_setup(fitted_setup(library, model), method, k)
     t0 = time.perf_counter()
     step = progress or (lambda stage, fraction: None)
 
@@ -214,60 +271,59 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
             raise MapCancelled()
 
     ids, parts = stored_parts(library, model, kind)
-    if asked_k is not None and asked_k > len(ids):
-        raise ValueError(f"cannot make {k} clusters of {len(ids)} analysed tracks; choose --k of at most {len(ids)}")
+    if asked_k is not None and asked_k > len(ids):  # the saved map stays as it is
+        raise ValueError(f"cannot make {asked_k} clusters of {len(ids)} analysed tracks; choose --k of at most {len(ids)}")
     if not len(ids):
         return {"model": model, "tracks": 0, "clusters": 0, "placed": 0, "refit": False, "seconds": 0.0}
-    saved = library.map_fit(model)
-    mapped = set(library.map_labels(model))
+    mapped = {r[0] for r in library.db.execute("SELECT track_id FROM map_points WHERE model = ?", [model])}
     gone = mapped - set(ids.tolist())
     if gone:  # tracks removed from the library leave the map without a refit
-        library.remove_map_points(model, gone)
+        with library.db.conn:
+            library.db.conn.executemany("DELETE FROM map_points WHERE model = ? AND track_id = ?",
+                                        [(model, int(i)) for i in gone])
         mapped -= gone
     new = np.array([i not in mapped for i in ids])
-    summary = {"model": model, "tracks": len(ids), "refit": False}
-    fitted_as = (saved["params"].get("kind"), saved["method"], saved["params"].get("k")) if saved else None
-    if not refit and not new.any() and mapped and fitted_as == (kind, method, k):
-        # an unchanged map is answered from the database: the fitted reducers (and UMAP with
-        # them) are loaded only to place new tracks
+    # an unchanged map is answered from the database: the fitted reducers (and UMAP with them)
+    # are loaded only to place new tracks
+    unchanged = not refit and not new.any() and bool(mapped) and _fitted_as(library, model) == (kind, method, k)
+    fit_path = _fit_file(library, model)
+    fit = None
+    if not refit and not unchanged and new.any():
+        saved = library.map_fit(model)
+        fit = _load_fit(fit_path, saved["params"].get("cache_sha256") if saved else None)
+    same_setup = unchanged or (fit is not None and "basis" in fit and fit.get("kind") == kind
+                               and fit.get("method") == method and fit.get("k") == k)
+    incremental = fit is not None and same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) \
+        and len(mapped) > 0
+    if same_setup and not new.any():
         if gone:
-            _relabel(library, model, ids)
-        return dict(summary, clusters=len(library.clusters(model)), placed=0, seconds=time.perf_counter() - t0)
-    fit_path = _fit_file(model)
-    fit = None if refit or saved is None or not new.any() else _load_fit(fit_path, saved["params"].get("cache_sha256"))
-    same_setup = fit is not None and "basis" in fit and fit.get("kind") == kind and fit.get("method") == method and fit.get("k") == k
-    if same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) and mapped:
+            labels_now = dict(library.db.execute("SELECT track_id, cluster FROM map_points WHERE model = ?", [model]).fetchall())
+            probs_ids, probs = library.embeddings(model, "probs")
+            meta = {r[0]: (r[1], r[2]) for r in library.db.execute("SELECT id, artist, tag_genre FROM tracks")}
+            _store_clusters(library, model, np.array([labels_now[int(i)] for i in ids]), ids, probs_ids, probs,
+                            library.classes(model), meta)
+        return {"model": model, "tracks": len(ids), "clusters": len(clusters(library, model)), "placed": 0,
+                "refit": False, "seconds": time.perf_counter() - t0}
+    probs_ids, probs = library.embeddings(model, "probs")
+    classes = library.classes(model)
+    meta = {r[0]: (r[1], r[2]) for r in library.db.execute("SELECT id, artist, tag_genre FROM tracks")}
+    if incremental:
         step("placing new tracks", 0.2)
-        _place(library, model, fit, ids, parts, new, check)
+        x = fit["basis"].apply([p[new] for p in parts])
+        coords = fit["layout"].transform(x).astype(np.float32)
+        space = fit["space_model"].transform(x).astype(np.float32)
+        labels = nearest_centre(space, fit["centres"])
+        check()
+        rows = [(model, int(i), float(c[0]), float(c[1]), int(label)) for i, c, label in zip(ids[new], coords, labels)]
+        with library.db.conn:
+            library.db.conn.executemany("INSERT OR REPLACE INTO map_points(model, track_id, x, y, cluster) VALUES (?, ?, ?, ?, ?)", rows)
+        all_labels = dict(library.db.execute("SELECT track_id, cluster FROM map_points WHERE model = ?", [model]).fetchall())
+        labels_all = np.array([all_labels.get(int(i), -1) for i in ids])
+        _store_clusters(library, model, labels_all, ids, probs_ids, probs, classes, meta)
         step("done", 1.0)
-        return dict(summary, clusters=len(fit["centres"]), placed=int(new.sum()), seconds=time.perf_counter() - t0)
-    n_clusters = _refit(library, model, kind, method, k, ids, parts, fit_path, step, check)
-    step("done", 1.0)
-    return dict(summary, clusters=n_clusters, placed=len(ids), refit=True, seconds=time.perf_counter() - t0)
+        return {"model": model, "tracks": len(ids), "clusters": len(fit["centres"]), "placed": int(new.sum()),
+                "refit": False, "seconds": time.perf_counter() - t0}
 
-
-def _relabel(library, model: str, ids: np.ndarray) -> None:
-    """Name the clusters again from the labels on the map (after tracks left it)."""
-    labels_now = library.map_labels(model)
-    _store_clusters(library, model, np.array([labels_now[int(i)] for i in ids]), ids)
-
-
-def _place(library, model: str, fit: dict, ids: np.ndarray, parts: list, new: np.ndarray, check) -> None:
-    """New tracks onto the fitted map: the reducers' transform and the nearest cluster centre."""
-    x = fit["basis"].apply([p[new] for p in parts])
-    coords = fit["layout"].transform(x).astype(np.float32)
-    space = fit["space_model"].transform(x).astype(np.float32)
-    labels = nearest_centre(space, fit["centres"])
-    check()
-    library.add_map_points(model, [(int(i), float(c[0]), float(c[1]), int(label))
-                                   for i, c, label in zip(ids[new], coords, labels)])
-    all_labels = library.map_labels(model)
-    _store_clusters(library, model, np.array([all_labels.get(int(i), -1) for i in ids]), ids)
-
-
-def _refit(library, model: str, kind: str, method: str, k: int | None, ids: np.ndarray, parts: list,
-           fit_path: Path, step: Progress, check) -> int:
-    """Fit the map from scratch; returns the number of clusters."""
     step("reducing", 0.05)
     basis = fit_basis(kind, parts)
     x = basis.apply(parts)
@@ -275,40 +331,74 @@ def _refit(library, model: str, kind: str, method: str, k: int | None, ids: np.n
     coords, space, (layout, space_model) = reduce(x)
     check()
     step("clustering", 0.8)
-    labels = cluster(space, method, k)
+    labels = match_labels(library.map_assignments(model), ids, cluster(space, method, k))
     centres = centroids(space, labels)
     check()
     step("saving", 0.9)
     digest = _save_fit(fit_path, {"kind": kind, "method": method, "k": k, "basis": basis, "layout": layout,
                                   "space_model": space_model, "centres": centres})
-    library.replace_map(model, [(int(i), float(c[0]), float(c[1]), int(lab)) for i, c, lab in zip(ids, coords, labels)],
-                        method, {"k": k, "kind": kind, "seed": SEED, "cache_sha256": digest})
-    _store_clusters(library, model, labels, ids)
-    return int(labels.max()) + 1
+    with library.db.conn:
+        library.db.execute("DELETE FROM map_points WHERE model = ?", [model])
+        library.db.conn.executemany("INSERT INTO map_points(model, track_id, x, y, cluster) VALUES (?, ?, ?, ?, ?)",
+                               [(model, int(i), float(c[0]), float(c[1]), int(lab)) for i, c, lab in zip(ids, coords, labels)])
+        library.db.execute("INSERT OR REPLACE INTO map_fits(model, method, params, n_tracks, fitted_at) VALUES (?, ?, ?, ?, ?)",
+                           [model, method, json.dumps({"k": k, "kind": kind, "seed": SEED, "cache_sha256": digest}), len(ids), time.time()])
+    _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta)
+    step("done", 1.0)
+    return {"model": model, "tracks": len(ids), "clusters": len(set(labels.tolist()) - {-1}), "placed": len(ids), "refit": True,
+            "seconds": time.perf_counter() - t0}
 
 
-def _store_clusters(library, model, labels, ids) -> None:
-    probs_ids, probs = library.embeddings(model, "probs")
-    meta = library.artists_and_tag_genres()
+def _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta) -> None:
     pos = {int(i): n for n, i in enumerate(probs_ids)}
     keep = labels >= 0
     p = probs[[pos[int(i)] for i in ids[keep]]]
     artists = [meta.get(int(i), (None, None))[0] for i in ids[keep]]
     tags = [meta.get(int(i), (None, None))[1] for i in ids[keep]]
-    library.replace_clusters(model, name_clusters(labels[keep], p, library.classes(model), artists, tags))
+    tag_ids, tag_probs, tag_names = library.tag_matrix()
+    tag_rows = None
+    if len(tag_ids):
+        tag_pos = {int(i): n for n, i in enumerate(tag_ids)}
+        tag_rows = np.full((int(keep.sum()), tag_probs.shape[1]), np.nan, np.float32)
+        for row, i in enumerate(ids[keep]):
+            if int(i) in tag_pos:
+                tag_rows[row] = tag_probs[tag_pos[int(i)]]
+    named = name_clusters(labels[keep], p, classes, artists, tags, tag_rows, tag_names)
+    for c, name in library.cluster_names(model).items():  # names the user gave stay
+        if c in named:
+            named[c]["name"] = name
+    with library.db.conn:
+        library.db.execute("DELETE FROM clusters WHERE model = ?", [model])
+        library.db.conn.executemany(
+            "INSERT INTO clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres, top_tags)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(model, c, d["name"], d["size"], json.dumps(d["top_genres"]), json.dumps(d["top_artists"]),
+              json.dumps(d["top_tag_genres"]), json.dumps(d["top_tags"])) for c, d in named.items()])
 
 
 def map_points(library, model: str | None = None) -> dict:
     """ids, x, y, cluster (numpy arrays) and top_genre, artist, title (lists) of every mapped track."""
-    rows = library.map_rows(library.model_key(model))
+    model = library._model(model)
+    rows = library.db.execute(
+        "SELECT m.track_id, m.x, m.y, m.cluster, a.top_genre, t.artist, t.title FROM map_points m"
+        " JOIN tracks t ON t.id = m.track_id AND NOT t.missing"
+        " LEFT JOIN analyses a ON a.track_id = m.track_id AND a.model = m.model"
+        " WHERE m.model = ? ORDER BY m.track_id", [model]).fetchall()
     return {"ids": np.array([r[0] for r in rows], dtype=np.int64), "x": np.array([r[1] for r in rows], np.float32),
             "y": np.array([r[2] for r in rows], np.float32), "cluster": np.array([r[3] for r in rows], np.int64),
             "top_genre": [r[4] for r in rows], "artist": [r[5] for r in rows], "title": [r[6] for r in rows]}
 
 
 def clusters(library, model: str | None = None) -> list[dict]:
-    return library.clusters(library.model_key(model))
+    model = library._model(model)
+    return [{"cluster": r["cluster"], "name": r["name"], "size": r["size"], "top_genres": json.loads(r["top_genres"]),
+             "top_artists": json.loads(r["top_artists"]), "top_tag_genres": json.loads(r["top_tag_genres"]),
+             "top_tags": json.loads(r["top_tags"] or "[]")}
+            for r in library.db.query("SELECT * FROM clusters WHERE model = ? ORDER BY size DESC, cluster", [model])]
 
 
 def cluster_tracks(library, cluster_id: int, model: str | None = None) -> list[dict]:
-    return library.cluster_tracks(library.model_key(model), cluster_id)
+    model = library._model(model)
+    return list(library.db.query(
+        "SELECT t.* FROM map_points m JOIN tracks t ON t.id = m.track_id WHERE m.model = ? AND m.cluster = ?"
+        " AND NOT t.missing ORDER BY t.artist, t.album, t.track_no, t.title", [model, cluster_id]))
