@@ -450,8 +450,9 @@ def test_gui_without_a_display(monkeypatch, capsys):
 
 
 def test_a_failed_task_prints_no_traceback(capsys):
+    """`fetch` offline in the app: the task fails with one line, the traceback only in the log."""
     from app.cli import _setup_logging
-    from app.ui.tasks import _Worker
+    from app.ui.tasks import _TaskThread
     from model.store import ModelStoreError
 
     _setup_logging(False)
@@ -459,11 +460,11 @@ def test_a_failed_task_prints_no_traceback(capsys):
     def offline(report, cancelled):
         raise ModelStoreError("cannot reach the download server (network unreachable)")
 
-    worker = _Worker(offline)
-    messages = []
-    worker.failed.connect(messages.append)
-    worker.run()
-    assert messages == ["cannot reach the download server (network unreachable)"]
+    task = _TaskThread(offline)
+    ended = []
+    task.ended.connect(lambda result, error, cancelled: ended.append(error))
+    task.run()  # in this thread, as the QThread would
+    assert ended == ["cannot reach the download server (network unreachable)"]
     err = capsys.readouterr().err
     assert "Traceback" not in err and "network unreachable" in err
 
