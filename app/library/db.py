@@ -813,10 +813,10 @@ class Library:
         with self._write():
             self.db.execute("DELETE FROM clusters WHERE model = ?", [model])
             self.db.conn.executemany(
-                "INSERT INTO clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres, top_tags)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(model, c, d["name"], d["size"], json.dumps(d["top_genres"]), json.dumps(d["top_artists"]),
-                  json.dumps(d["top_tag_genres"])) for c, d in named.items()])
+                  json.dumps(d["top_tag_genres"]), json.dumps(d.get("top_tags", []))) for c, d in named.items()])
 
     def map_rows(self, model: str) -> list[tuple]:
         """(track id, x, y, cluster, top genre, artist, title) of every present track on the map."""
@@ -829,7 +829,7 @@ class Library:
     def clusters(self, model: str) -> list[dict]:
         return [{"cluster": r["cluster"], "name": r["name"], "size": r["size"],
                  "top_genres": json.loads(r["top_genres"]), "top_artists": json.loads(r["top_artists"]),
-                 "top_tag_genres": json.loads(r["top_tag_genres"])}
+                 "top_tag_genres": json.loads(r["top_tag_genres"]), "top_tags": json.loads(r["top_tags"] or "[]")}
                 for r in self.db.query("SELECT * FROM clusters WHERE model = ? ORDER BY size DESC, cluster", [model])]
 
     def cluster_tracks(self, model: str, cluster_id: int) -> list[dict]:
