@@ -103,8 +103,8 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
     from app.home import model_store
     from model.audio import AudioError, probe, require_duration
     from model.windows import window_starts
+    from model import threads
     from model.inference import Predictor
-    import torch
 
     t_start = time.perf_counter()
     summary = ScanSummary()
@@ -186,12 +186,9 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
     predictor = Predictor(store.load(name)[0], spec, device=device, precision=precision) if todo else None
     on_cpu = predictor is None or predictor.device.type == "cpu"
     n_workers = _default_workers() if workers is None else workers
-    threads_before = torch.get_num_threads()
-    if on_cpu:
-        # decode workers are idle most of the time, so passive-waiting inference takes every core;
-        # spinning threads instead get the cores the workers leave
-        cores = os.cpu_count() or 2
-        torch.set_num_threads(cores if _PASSIVE_OMP else max(1, cores - n_workers))
+    # decode workers are idle most of the time, so passive-waiting inference takes every core;
+    # spinning threads instead get the cores the workers leave
+    thread_lease = threads.lease(n_workers if on_cpu and not _PASSIVE_OMP else 0)
     batch_windows = batch_windows or (1 if on_cpu else 64)
     total = len(todo)
     done = 0
@@ -327,7 +324,7 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
     finally:
         if pool:
             pool.shutdown(wait=True, cancel_futures=True)
-        torch.set_num_threads(threads_before)
+        thread_lease.release()
     if not summary.cancelled:
         try:
             ids = [r[1] for r in gone.values()]
