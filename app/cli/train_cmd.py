@@ -285,41 +285,30 @@ def _runs_delete(args) -> int:
 
 
 def _evaluate(args) -> int:
-    import time
-
     from app.home import cache_dir, model_store, runs_dir
     from app.library.labels import LabelError
     from model.device import pick_device
     from model.store import ModelStoreError
     from model.train.datasets import DatasetError
-    from model.train.evaluate import align_classes, evaluate_on
-    from model.train.mel_cache import MelCache
-    from model.train.report import plot_confusion, write_json
+    from model.train.evaluate import evaluate_dataset
 
     try:
         model, manifest = model_store().load(args.model)
         dataset = load_dataset(args.dataset, args.map)
-        melset = MelCache(cache_dir() / "mels", manifest.spec).build(dataset)
-        keep, labels, unknown = align_classes(melset.dataset, manifest.classes)
+        metrics = evaluate_dataset(model, manifest, dataset, cache_dir() / "mels", runs_dir() / "evaluations",
+                                   pick_device(args.device))
     except (ModelStoreError, DatasetError, LabelError) as e:
         return fail(str(e))
-    metrics = evaluate_on(model, manifest.classes, [melset.mels[i] for i in keep], labels, pick_device(args.device))
-    metrics.update(model=manifest.name, dataset=dataset.source, skipped=melset.dataset.skipped,
-                   unknown_classes=unknown)
-    out = runs_dir() / "evaluations" / f"{time.strftime('%Y%m%d-%H%M%S')}-{manifest.name}"
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "report.json", metrics)
-    plot_confusion(metrics["confusion"], manifest.classes, out / "confusion.png", f"{manifest.name}: {metrics['accuracy']:.1%}")
     if args.json:
         print_json(metrics)
         return 0
-    for s in melset.dataset.skipped:
+    for s in metrics["skipped"]:
         print(f"skipped {s['path']}: {s['reason']}: {s['detail']}", file=sys.stderr)
-    if unknown:
-        print(f"left out classes the model does not know: {', '.join(unknown)}", file=sys.stderr)
+    if metrics["unknown_classes"]:
+        print(f"left out classes the model does not know: {', '.join(metrics['unknown_classes'])}", file=sys.stderr)
     print(f"{manifest.name} on {dataset.source}: accuracy {metrics['accuracy']:.1%} ({metrics['n']} files)")
     for c, m in metrics["per_class"].items():
         if m["support"]:
             print(f"  {c:<14} precision {m['precision']:.2f} recall {m['recall']:.2f} f1 {m['f1']:.2f} n {m['support']}")
-    print(f"report: {out / 'report.json'}")
+    print(f"report: {metrics['report']}/report.json")
     return 0

@@ -119,7 +119,20 @@ class MainWindow(QMainWindow):
             signal = getattr(tab, name, None)
             if signal is not None:
                 signal.connect(lambda *_: (self.ctx.model_changed.emit(), self.model_view.offer_reanalysis()))
+        if hasattr(tab, "activity"):  # a training run shows in the status bar; Cancel stops it
+            tab.activity.connect(self._on_training_activity)
         return tab
+
+    def _on_training_activity(self, message: str, done: float, total: float, eta: float) -> None:
+        if self.ctx.tasks.busy:  # the status bar belongs to the task the runner holds
+            return
+        if total < 0:
+            self._finish_task()
+            self.message.setText(message)
+            return
+        self.progress.setVisible(True)
+        self.cancel.setVisible(True)
+        self._on_progress(done, total, message, eta)
 
     def _wire(self) -> None:
         c = self.ctx
@@ -278,6 +291,8 @@ class MainWindow(QMainWindow):
 
     def _cancel(self) -> None:
         self.ctx.tasks.cancel()
+        if not self.ctx.tasks.busy and getattr(self.training_view, "busy", False):
+            self.training_view.stop()
         self.message.setText("Stopping…")
 
     # -- task feedback

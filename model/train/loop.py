@@ -364,8 +364,9 @@ def train_run(run: Run, models_root: str | os.PathLike, cache_root: str | os.Pat
 
 def _clock(cfg: TrainConfig, spec: MelSpec, dataset: Dataset, splits: list[dict], pending: list[int],
            device: torch.device, precision: str) -> RunClock:
-    timing = (measure(len(dataset.classes), spec.n_frames, spec.n_mels, cfg.batch_size, device, precision)
-              if pending else Timing(0.0, 0.0, 0.0))
+    if not pending:
+        return RunClock(Timing(0.0, 0.0, 0.0), [], cfg.epochs, cfg.batch_size, cfg.precise_bn)
+    timing = measure(len(dataset.classes), spec.n_frames, spec.n_mels, cfg.batch_size, device, precision, steps=1)
     sizes = [{part: len(splits[k][part]) for part in ("train", "valid", "test")} for k in pending]
     return RunClock(timing, sizes, cfg.epochs, cfg.batch_size, cfg.precise_bn)
 
