@@ -27,22 +27,22 @@ def _config() -> TrainConfig:
                        epochs=1, precision="fp32")
 
 
-@pytest.mark.parametrize("phase", ["recomputing BatchNorm statistics", "validating", "testing"])
-def test_stop_in_any_phase_is_resumable(tiny, home, phase):
+def test_stop_in_every_phase_is_resumable(tiny, home):
+    """One run stopped while recomputing BatchNorm statistics, then while validating, then while
+    testing; each time it ends 'stopped' and the next call goes on; the last one finishes."""
     runs, models, cache = home / "runs", home / "models", home / "cache"
     run = create_run(runs, cache, scan_folder(tiny), _config())
-    events = []
-
-    def on_event(e):
-        events.append(e)
-
-    with pytest.raises(Stopped, match=phase.split()[0]):
-        train_run(run, models, cache, on_event, should_stop=lambda: any(e.message == phase for e in events))
-    assert Run(run.dir).state()["status"] == "stopped"
-    [estimate] = [e for e in events if e.kind == "estimate"]
-    assert estimate.metrics["total_seconds"] > 0 and estimate.metrics["epoch_seconds"] > 0
-    batches = [e for e in events if e.kind == "batch"]
-    assert batches and all(e.eta_seconds is not None and e.eta_seconds >= 0 for e in batches)
+    for phase in ("recomputing BatchNorm statistics", "validating", "testing"):
+        events = []
+        with pytest.raises(Stopped, match=phase.split()[0]):
+            train_run(Run(run.dir), models, cache, events.append,
+                      should_stop=lambda: any(e.message == phase for e in events))
+        assert Run(run.dir).state()["status"] == "stopped"
+        [estimate] = [e for e in events if e.kind == "estimate"]
+        assert estimate.metrics["total_seconds"] > 0 and estimate.metrics["epoch_seconds"] > 0
+        batches = [e for e in events if e.kind == "batch"]
+        assert all(e.eta_seconds is not None and e.eta_seconds >= 0 for e in batches)
+    assert Run(run.dir).history(0)  # the last stop came after the epoch was saved
 
     report = train_run(Run(run.dir), models, cache)
     assert Run(run.dir).state()["status"] == "finished" and report["folds"] == [0]

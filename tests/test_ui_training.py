@@ -163,3 +163,30 @@ def test_use_model_leaves_the_offer_to_a_connected_window(qtbot, tiny_dir, monke
     tab.runs_table.selectRow(0)
     tab.use_button.click()
     assert got == ["m1"] and model_store().active_name() == "m1"
+
+
+def test_a_run_shows_in_the_status_bar_and_its_cancel_stops_it(qtbot):
+    from app.ui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    tab = w.training_view
+
+    class Running:  # stands for a TrainThread in the middle of a run
+        stops = 0
+
+        def isRunning(self):
+            return True
+
+        def request_stop(self):
+            Running.stops += 1
+
+    tab.thread = Running()
+    tab.activity.emit("Split 1/1, epoch 2/30: batch 3/4", 3.0, 4.0, 95.0)
+    assert w.cancel.isVisibleTo(w) and w.progress.isVisibleTo(w) and "epoch 2/30" in w.message.text()
+    assert "1 min" in w.eta.text()
+    w.cancel.click()
+    assert Running.stops == 1
+    tab.thread = None
+    tab.activity.emit("Stopped. Select run x and press Resume to continue.", 0.0, -1.0, -1.0)
+    assert not w.cancel.isVisibleTo(w) and w.message.text().startswith("Stopped")

@@ -38,7 +38,7 @@ from .estimate import RunClock, Timing, measure
 from .evaluate import batch_tensor, evaluate_on, loss_and_accuracy, predict_mels
 from .mel_cache import MelCache, MelSet
 from .precise_bn import recompute_bn_stats
-from .report import classification_metrics, plot_confusion, plot_curves, write_json
+from .report import plot_confusion, plot_curves, write_json
 from .schedule import KerasSchedule
 from .splits import make_splits
 
