@@ -69,13 +69,14 @@ class CurvesView(pg.GraphicsLayoutWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.plots = {"loss": self.addPlot(title="loss (solid: train, dashed: valid)"),
-                      "acc": self.addPlot(title="accuracy"), "lr": self.addPlot(title="learning rate")}
+        self.plots = {"loss": self.addPlot(title="loss (solid: train, dashed: validation)"),
+                      "acc": self.addPlot(title="accuracy"),
+                      "lr": self.addPlot(title="learning rate")}
         self.plots["lr"].setLogMode(y=True)
         for p in self.plots.values():
             p.setLabel("bottom", "epoch")
             p.showGrid(x=True, y=True, alpha=0.2)
-        self.legend = self.plots["acc"].addLegend(offset=(-5, 5))
+        self.legend = self.plots["acc"].addLegend(offset=(-5, -5))  # bottom right, below accuracies near 1
         self.folds: dict[int, list[dict]] = {}
         self.curves: dict[tuple[int, str], pg.PlotDataItem] = {}
 
@@ -84,7 +85,7 @@ class CurvesView(pg.GraphicsLayoutWidget):
         """Every split's epochs, split by split (what a one-split run shows)."""
         return [r for k in sorted(self.folds) for r in self.folds[k]]
 
-    def clear(self) -> None:
+    def reset(self) -> None:
         for (_, key), item in self.curves.items():
             self.plots[_PLOT_OF[key]].removeItem(item)
         self.legend.clear()
@@ -94,9 +95,9 @@ class CurvesView(pg.GraphicsLayoutWidget):
         colour = PALETTE[len({k for k, _ in self.curves}) % len(PALETTE)]
         for key, plot, dashed in SERIES:
             pen = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
-            name = f"split {fold + 1}" if key == "acc" else None
             self.curves[(fold, key)] = self.plots[plot].plot(pen=pen, symbol="o", symbolSize=5, symbolPen=colour,
-                                                             symbolBrush=None if dashed else colour, name=name)
+                                                             symbolBrush=pg.mkBrush("#00000000") if dashed else colour,
+                                                             name=f"split {fold + 1}" if key == "acc" else None)
 
     def set_fold(self, fold: int, rows: list[dict]) -> None:
         if (fold, "loss") not in self.curves:
@@ -109,7 +110,7 @@ class CurvesView(pg.GraphicsLayoutWidget):
             self.curves[(fold, key)].setData(x[finite], y[finite])
 
     def set_folds(self, histories: dict[int, list[dict]]) -> None:
-        self.clear()
+        self.reset()
         for fold in sorted(histories):
             self.set_fold(fold, histories[fold])
 

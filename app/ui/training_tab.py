@@ -439,7 +439,7 @@ class TrainingTab(QWidget):
         if cfg.model_name and cfg.model_name in model_store().names():
             self.status.setText(f"A model named {cfg.model_name!r} exists already; choose another name.")
             return
-        self.curves.clear()
+        self.curves.reset()
         self._launch(TrainThread(source, self.mapping_edit.toPlainText(), cfg))
 
     def resume_selected(self) -> None:
@@ -606,7 +606,7 @@ class TrainingTab(QWidget):
             self.status.setText(f"Could not delete {run_id}: {e}")
             return
         self.status.setText(f"Deleted run {run_id}.")
-        self.curves.clear()
+        self.curves.reset()
         self.confusion.show_matrix([], [])
         self.refresh_runs()
 
