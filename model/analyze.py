@@ -1,4 +1,5 @@
-"""One file through the whole front end and the network: decode windows -> log-mel -> BBNN."""
+"""One file through the whole front end and the network: decode windows -> log-mel -> BBNN,
+a chunk of windows at a time (memory does not grow with the number of windows)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import decode_windows, probe, require_duration
+from .audio import probe, require_duration
 from .inference import Predictor, track_probs
+from .mel import LogMelFrontEnd, log_mels
 from .windows import window_starts
 
 
@@ -34,6 +36,12 @@ def analyze_file(predictor: Predictor, path: str | os.PathLike, policy: str | in
                  offset: float | None = None) -> TrackAnalysis:
     spec = predictor.spec
     starts, duration = plan_windows(path, spec.clip_seconds, policy, offset)
-    waves, starts = decode_windows(path, starts, spec.clip_samples)
-    out = predictor.run_waves(waves)
-    return TrackAnalysis(starts, out.probs, track_probs(out.probs), out.embedding, out.dense, duration)
+    kept, parts = [], []
+    front_end = LogMelFrontEnd(spec)
+    for chunk_starts, mels in log_mels(path, starts, spec, front_end):
+        kept += chunk_starts
+        parts.append(predictor.run_mels(mels))
+    probs = np.concatenate([p.probs for p in parts])
+    embedding = np.concatenate([p.embedding for p in parts])
+    dense = np.concatenate([p.dense for p in parts])
+    return TrackAnalysis(kept, probs, track_probs(probs), embedding, dense, duration)

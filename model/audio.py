@@ -1,8 +1,11 @@
-"""Audio decoding with PyAV: any common format to mono float32 at 22,050 Hz, one span at a time.
+"""Audio decoding with PyAV: any common format to mono float32, one span at a time.
 
-Only the spans asked for are decoded (the container is seeked to each), so a 3-hour file costs
-no more memory than its windows. Channels are averaged to mono and resampled with soxr's HQ
-filter, as `librosa.load` does, so features match the reference pipeline.
+Only the spans asked for are decoded (the container is seeked to each), and `stream_spans`
+hands them out a few at a time, so a 3-hour file costs no more memory than a chunk of windows
+whatever the window policy. Each span is decoded ONCE at the file's own rate and then resampled
+to every rate asked for (22,050 Hz for BBNN, 16 kHz for MusiCNN). Channels are averaged to mono
+and resampled with soxr's HQ filter, as `librosa.load` does, so features match the reference
+pipeline. Decoded samples that are NaN or infinite make the file undecodable.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 from fractions import Fraction
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -22,6 +26,8 @@ _RESAMPLE_MARGIN_S = 0.1
 # Anything shorter than this is no music to classify.
 MIN_SECONDS = 1.0
 SILENCE_PEAK = 1e-4
+# Windows decoded (and handed on) at a time by stream_spans: bounds memory for any window policy.
+CHUNK_WINDOWS = 8
 
 
 class AudioError(Exception):
@@ -148,7 +154,16 @@ def _first_frame_time(container, stream) -> float:
     return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
 
 
-def _decode_native(container, path, start: float, duration: float | None) -> tuple[np.ndarray, int, float]:
+def _grid_step(rate: int, targets: tuple[int, ...]) -> int:
+    """Native samples between instants that fall on every target rate's sample grid."""
+    step = 1
+    for target in targets:
+        step = math.lcm(step, rate // math.gcd(rate, target))
+    return step
+
+
+def _decode_native(container, path, start: float, duration: float | None,
+                   targets: tuple[int, ...] = (TARGET_SR,)) -> tuple[np.ndarray, int, float]:
     """Decode [start, start+duration) at the stream's rate. Returns (mono, rate, actual start)."""
     import av
 
@@ -184,7 +199,7 @@ def _decode_native(container, path, start: float, duration: float | None) -> tup
             if span_start is None:
                 # start on a sample shared by both rates' grids, so the resampled span lines up
                 # exactly with a decode from the beginning of the file
-                step = rate // math.gcd(rate, TARGET_SR)
+                step = _grid_step(rate, targets)
                 first = int(round(t * rate))
                 wanted = int(math.floor(start * rate / step)) * step
                 if wanted < first:
@@ -218,13 +233,14 @@ def _sf_info(path):
         return None
 
 
-def _sf_decode(path, start: float, duration: float | None) -> tuple[np.ndarray, int, float]:
+def _sf_decode(path, start: float, duration: float | None,
+               targets: tuple[int, ...] = (TARGET_SR,)) -> tuple[np.ndarray, int, float]:
     import soundfile
 
     try:
         with soundfile.SoundFile(str(path)) as f:
             rate = f.samplerate
-            step = rate // math.gcd(rate, TARGET_SR)
+            step = _grid_step(rate, targets)
             first = int(math.floor(max(start, 0.0) * rate / step)) * step
             f.seek(min(first, f.frames))
             frames = -1 if duration is None else int(math.ceil(duration * rate)) + step
@@ -234,19 +250,37 @@ def _sf_decode(path, start: float, duration: float | None) -> tuple[np.ndarray, 
     return data.mean(axis=1), rate, first / rate
 
 
-def _resample(samples: np.ndarray, rate: int) -> np.ndarray:
-    if rate == TARGET_SR or samples.size == 0:
+def _resample(samples: np.ndarray, rate: int, target: int = TARGET_SR) -> np.ndarray:
+    if rate == target or samples.size == 0:
         return samples.astype(np.float32, copy=False)
     import soxr
 
-    return soxr.resample(samples, rate, TARGET_SR, quality="HQ").astype(np.float32, copy=False)
+    return soxr.resample(samples, rate, target, quality="HQ").astype(np.float32, copy=False)
 
 
-def decode_span(path: str | os.PathLike, start: float = 0.0, duration: float | None = None) -> np.ndarray:
-    """Mono float32 at 22,050 Hz from `start` seconds, `duration` seconds long (None: to the end).
+@dataclass
+class NativeSpan:
+    """A span decoded at the file's own rate, starting `lead` seconds before the span asked for."""
 
-    May return fewer samples than asked for near the end of the file; never more.
-    """
+    samples: np.ndarray
+    rate: int
+    actual_start: float  # seconds: where samples[0] sits in the file
+    start: float  # the span asked for
+    duration: float | None
+
+    def at(self, target: int) -> np.ndarray:
+        """The span resampled to `target` Hz: sample 0 is sample round(start * target) of the file."""
+        out = _resample(self.samples, self.rate, target)
+        skip = max(0, int(round(self.start * target)) - int(round(self.actual_start * target)))
+        out = out[skip:]
+        if self.duration is not None:
+            out = out[: int(round(self.duration * target))]
+        return out
+
+
+def decode_native(path: str | os.PathLike, start: float = 0.0, duration: float | None = None,
+                  targets: tuple[int, ...] = (TARGET_SR,)) -> NativeSpan:
+    """Decode a span once at the file's rate, aligned so it resamples exactly to every target rate."""
     lead = min(_RESAMPLE_MARGIN_S, start)
     tail = None if duration is None else duration + lead + _RESAMPLE_MARGIN_S
     try:
@@ -254,48 +288,96 @@ def decode_span(path: str | os.PathLike, start: float = 0.0, duration: float | N
     except UndecodableAudio:
         if _sf_info(path) is None:
             raise
-        native, rate, actual = _sf_decode(path, start - lead, tail)
+        native, rate, actual = _sf_decode(path, start - lead, tail, targets)
     else:
         with container:
-            native, rate, actual = _decode_native(container, path, start - lead, tail)
-    out = _resample(native, rate)
-    # the span's first sample is sample round(start * 22050) of a decode from the file's start
-    skip = max(0, int(round(start * TARGET_SR)) - int(round(actual * TARGET_SR)))
-    out = out[skip:]
-    if duration is not None:
-        out = out[: int(round(duration * TARGET_SR))]
-    return out
+            native, rate, actual = _decode_native(container, path, start - lead, tail, targets)
+    return NativeSpan(native, rate, actual, start, duration)
+
+
+def decode_span(path: str | os.PathLike, start: float = 0.0, duration: float | None = None) -> np.ndarray:
+    """Mono float32 at 22,050 Hz from `start` seconds, `duration` seconds long (None: to the end).
+
+    May return fewer samples than asked for near the end of the file; never more.
+    """
+    return decode_native(path, start, duration).at(TARGET_SR)
+
+
+@dataclass
+class SpanChunk:
+    """A few decoded windows: their starts and, per sample rate, an array (windows, samples)."""
+
+    starts: list[float]
+    waves: dict[int, np.ndarray]
+
+
+class _SpanChecks:
+    """What a whole file's windows must pass: some audio, long enough, not silent, finite."""
+
+    def __init__(self, path) -> None:
+        self.path, self.seconds, self.peak, self.kept = path, 0.0, 0.0, 0
+
+    def add(self, span: NativeSpan, wave: np.ndarray, rate: int) -> None:
+        """One kept window: its native samples and the same resampled to `rate`."""
+        if not np.isfinite(span.samples).all():
+            raise UndecodableAudio(self.path, "decoding gave NaN or infinite samples")
+        self.kept += 1
+        self.seconds += wave.size / rate
+        self.peak = max(self.peak, float(np.abs(wave).max()))
+
+    def finish(self, starts: list[float]) -> None:
+        if not self.kept:
+            if starts and starts[0] > 0:
+                raise TooShortAudio(self.path, f"no audio after {starts[0]:.1f} s")
+            raise EmptyAudio(self.path, "no audio samples decoded")
+        if self.seconds < MIN_SECONDS:
+            raise TooShortAudio(self.path, f"only {self.seconds:.2f} s of audio (need {MIN_SECONDS:g} s)")
+        if self.peak < SILENCE_PEAK:
+            raise SilentAudio(self.path, "the audio is silent")
+
+
+def stream_spans(path: str | os.PathLike, starts: list[float], seconds: float, rates: tuple[int, ...] = (TARGET_SR,),
+                 chunk: int = CHUNK_WINDOWS) -> Iterator[SpanChunk]:
+    """Windows of `seconds` at each start, decoded once and resampled to every rate, `chunk` at a time.
+
+    Each window has exactly round(seconds * rate) samples per rate (zero-padded near the end);
+    windows that begin past the real end of the audio are dropped. After the last chunk, raises
+    EmptyAudio / TooShortAudio / SilentAudio when the file had nothing usable (so a consumer
+    keeps results only once the generator is exhausted); NaN or infinite samples raise
+    UndecodableAudio at once.
+    """
+    checks = _SpanChecks(path)
+    lengths = {rate: int(round(seconds * rate)) for rate in rates}
+    for i in range(0, len(starts), chunk):
+        kept: list[float] = []
+        waves: dict[int, list[np.ndarray]] = {rate: [] for rate in rates}
+        for start in starts[i:i + chunk]:
+            span = decode_native(path, start, seconds, tuple(rates))
+            resampled = {rate: span.at(rate) for rate in rates}
+            if resampled[rates[0]].size == 0:
+                continue
+            checks.add(span, resampled[rates[0]], rates[0])
+            kept.append(float(start))
+            for rate in rates:
+                waves[rate].append(_fit(resampled[rate], lengths[rate]))
+        if kept:
+            yield SpanChunk(kept, {rate: np.stack(w) for rate, w in waves.items()})
+    checks.finish(starts)
+
+
+def _fit(wave: np.ndarray, length: int) -> np.ndarray:
+    return np.pad(wave, (0, length - wave.size)) if wave.size < length else wave[:length]
 
 
 def decode_windows(path: str | os.PathLike, starts: list[float], length: int) -> tuple[np.ndarray, list[float]]:
-    """Decode one window of `length` samples at each start (seconds); short ones zero-padded.
+    """Decode one window of `length` samples at each start (seconds), all at once; short ones
+    zero-padded. For a few windows (tests, one clip); long files go through `stream_spans`.
 
-    Windows that begin past the real end of the audio are dropped. Returns (array (n, length),
-    the starts kept). Raises EmptyAudio / TooShortAudio / SilentAudio when nothing usable is left.
+    Returns (array (n, length) at 22,050 Hz, the starts kept).
     """
-    seconds = length / TARGET_SR
-    out: list[np.ndarray] = []
-    kept: list[float] = []
-    decoded = 0
-    for start in starts:
-        wave = decode_span(path, start, seconds)
-        if wave.size == 0:
-            continue
-        decoded += wave.size
-        if wave.size < length:
-            wave = np.pad(wave, (0, length - wave.size))
-        out.append(wave)
-        kept.append(float(start))
-    if not out:
-        if starts and starts[0] > 0:
-            raise TooShortAudio(path, f"no audio after {starts[0]:.1f} s")
-        raise EmptyAudio(path, "no audio samples decoded")
-    if decoded < MIN_SECONDS * TARGET_SR:
-        raise TooShortAudio(path, f"only {decoded / TARGET_SR:.2f} s of audio (need {MIN_SECONDS:g} s)")
-    windows = np.stack(out)
-    if float(np.abs(windows).max()) < SILENCE_PEAK:
-        raise SilentAudio(path, "the audio is silent")
-    return windows, kept
+    chunks = list(stream_spans(path, starts, length / TARGET_SR, (TARGET_SR,)))
+    waves = np.concatenate([c.waves[TARGET_SR] for c in chunks])
+    return waves, [s for c in chunks for s in c.starts]
 
 
 def require_duration(path: str | os.PathLike, duration: float, min_seconds: float = MIN_SECONDS) -> None:

@@ -3,46 +3,21 @@
 `LogMel` turns fixed-length waveforms (N, 661,794) at 22,050 Hz into (N, 647, 128) decibel
 spectrograms, time x mel: librosa's `melspectrogram(n_fft=2048, hop_length=1024)` followed by
 `power_to_db` (ref 1, amin 1e-10, top_db 80 per clip). The mel filter bank comes from librosa.
+
+`log_mels(path, starts, spec)` is THE decode -> log-mel path: the scan's workers, the training
+mel cache and `predict` all take their network input from it, a chunk of windows at a time.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import os
+from typing import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class MelSpec:
-    """Everything that determines the network input; stored in every model manifest."""
-
-    sample_rate: int = 22050
-    n_fft: int = 2048
-    hop_length: int = 1024
-    n_mels: int = 128
-    clip_samples: int = 661_794
-    top_db: float = 80.0
-    amin: float = 1e-10
-    # SPEC.md (the authors' librosa) pads the STFT by reflection; librosa >= 0.10 pads with zeros.
-    # Only the first and last frame differ.
-    pad_mode: str = "reflect"
-
-    @property
-    def n_frames(self) -> int:
-        return 1 + self.clip_samples // self.hop_length
-
-    @property
-    def clip_seconds(self) -> float:
-        return self.clip_samples / self.sample_rate
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MelSpec":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+from .melspec import MelSpec
 
 
 def fit_length(samples: np.ndarray, length: int) -> np.ndarray:
@@ -83,3 +58,34 @@ class LogMel(nn.Module):
         power = stft.real.square() + stft.imag.square()  # (N, freq, frames)
         mel = torch.matmul(self.mel_fb, power)  # (N, mels, frames)
         return power_to_db(mel, s.amin, s.top_db).transpose(1, 2).contiguous()
+
+
+class LogMelFrontEnd:
+    """BBNN's front end as the scan's workers run it: waves (N, clip_samples) at the spec's rate
+    -> float32 log-mels (N, frames, mels), on the CPU, one thread."""
+
+    kind = "bbnn-logmel"
+
+    def __init__(self, spec: MelSpec) -> None:
+        self.spec = spec
+        self.sample_rate = spec.sample_rate
+        self._module: LogMel | None = None
+
+    def __call__(self, waves: np.ndarray) -> np.ndarray:
+        if self._module is None:
+            self._module = LogMel(self.spec)
+        with torch.inference_mode():
+            return self._module(torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32))).numpy()
+
+
+def log_mels(path: str | os.PathLike, starts: list[float], spec: MelSpec = MelSpec(),
+             front_end: LogMelFrontEnd | None = None, chunk: int | None = None) -> Iterator[tuple[list[float], np.ndarray]]:
+    """Decode the windows at `starts` and turn them into log-mels, a chunk of windows at a time:
+    yields (starts kept, mels (n, frames, mels)). Raises model.audio.AudioError as stream_spans
+    does (checks that need the whole file come after the last chunk)."""
+    from .audio import CHUNK_WINDOWS, stream_spans
+
+    front_end = front_end or LogMelFrontEnd(spec)
+    rate = spec.sample_rate
+    for part in stream_spans(path, starts, spec.clip_samples / rate, (rate,), chunk or CHUNK_WINDOWS):
+        yield part.starts, front_end(part.waves[rate])

@@ -1,4 +1,5 @@
-"""Shared fixtures: every test gets its own data home; the authors' weights come from ../shared."""
+"""Shared fixtures: every test gets its own data home; the authors' weights come from ../shared
+(tests that need them skip without it); `random_model` serves every other pipeline test."""
 
 from __future__ import annotations
 
@@ -14,12 +15,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+def pytest_configure(config) -> None:
+    # UMAP's compiled code, kept between tests and runs (the app keeps it in the data home, which
+    # every test gets fresh); a folder the user chose wins.
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(config.cache.mkdir("numba")))
+
+
 @pytest.fixture(autouse=True)
 def home(tmp_path_factory, monkeypatch) -> Path:
     """A fresh CRATEDIGGER_HOME per test."""
     d = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("CRATEDIGGER_HOME", str(d))
     monkeypatch.delenv("CRATEDIGGER_WEIGHTS_URL", raising=False)
+    monkeypatch.delenv("CRATEDIGGER_MUSICNN_URL", raising=False)
     return d
 
 
@@ -41,3 +49,42 @@ def gtzan_model(home, authors_dir):
     from app.home import model_store
 
     return model_store().import_file(authors_dir / "gtzan_fold5.hdf5")
+
+
+def save_random_model(home: Path, name: str = "random-bbnn", n_classes: int = 10, seed: int = 0, activate: bool = True):
+    """A randomly initialised BBNN (fixed seed) saved into the model store of data home `home`.
+    Returns its manifest. Serves the scan and library tests without the authors' weights."""
+    import torch
+
+    from model.bbnn import BBNN
+    from model.keras_import import GTZAN_CLASSES
+    from model.store import Manifest, ModelStore
+
+    torch.manual_seed(seed)
+    classes = list(GTZAN_CLASSES) if n_classes == 10 else [f"class{i}" for i in range(n_classes)]
+    manifest = Manifest(name=name, classes=classes, source=f"random init, seed {seed} (tests)")
+    return ModelStore(home / "models").save(BBNN(n_classes), manifest, activate=activate)
+
+
+@pytest.fixture
+def random_model(home):
+    """A randomly initialised BBNN (seed 0, GTZAN's 10 classes) active in this test's data home."""
+    return save_random_model(home)
+
+
+@pytest.fixture(scope="session")
+def musicnn_wheel() -> Path:
+    """The musicnn 0.1.0 wheel (MusiCNN's weights, ISC) kept in ../shared/musicnn."""
+    wheel = SHARED / "musicnn" / "musicnn-0.1.0-py3-none-any.whl"
+    if not wheel.is_file():
+        pytest.skip("../shared/musicnn (the musicnn wheel and its TensorFlow reference) is not beside the checkout")
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def musicnn_reference(musicnn_wheel) -> dict:
+    """MusiCNN outputs made with TensorFlow (../shared/musicnn/make_reference.py)."""
+    import numpy as np
+
+    with np.load(musicnn_wheel.parent / "musicnn_msd_reference.npz") as ref:
+        return {k: ref[k] for k in ref.files}

@@ -6,7 +6,7 @@ from app.cli import main
 from audio_factory import make_track
 
 
-def test_scan_status_show_genres_errors(gtzan_model, tmp_path, capsys):
+def test_scan_status_show_genres_errors(random_model, tmp_path, capsys):
     music = tmp_path / "music"
     music.mkdir()
     make_track(music / "a.ogg", "clicks", 40.0, seed=1, tags={"title": "Clicky", "artist": "Me"})
@@ -19,7 +19,7 @@ def test_scan_status_show_genres_errors(gtzan_model, tmp_path, capsys):
 
     assert main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["tracks"] == 3 and status["analysed"] == {"bbnn-gtzan-fold5": 2}
+    assert status["tracks"] == 3 and status["analysed"] == {"random-bbnn": 2}
     assert status["errors"] == {"undecodable": 1}
 
     assert main(["show", "--json", str(music / "a.ogg")]) == 0

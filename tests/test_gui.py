@@ -138,7 +138,7 @@ def _music(tmp_path, n=6, seconds=6.0):
     return folder
 
 
-def test_background_scan_reports_progress_and_finishes(gtzan_model, window, qtbot, tmp_path):
+def test_background_scan_reports_progress_and_finishes(random_model, window, qtbot, tmp_path):
     folder = _music(tmp_path, n=4)
     seen = []
     window.ctx.tasks.progress.connect(lambda d, t, m, eta: seen.append((d, t, m)))
@@ -152,7 +152,7 @@ def test_background_scan_reports_progress_and_finishes(gtzan_model, window, qtbo
     assert not window.progress.isVisible()
 
 
-def test_scan_cancels_and_the_gui_never_blocks(gtzan_model, window, qtbot, tmp_path):
+def test_scan_cancels_and_the_gui_never_blocks(random_model, window, qtbot, tmp_path):
     folder = _music(tmp_path, n=24, seconds=4.0)
     window.folders_view.add_folders([str(folder)], scan=False)
     gaps, last = [], [time.perf_counter()]
@@ -232,7 +232,7 @@ def test_model_and_folders_views(gtzan_model, window, tmp_path):
     assert window.folders_view.errors.item(0, 1).text() == "undecodable"
 
 
-def test_screenshot_command_writes_a_picture(gtzan_model, tmp_path):
+def test_screenshot_command_writes_a_picture(random_model, tmp_path):
     import subprocess
     import sys
 

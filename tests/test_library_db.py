@@ -137,12 +137,12 @@ def test_embeddings_status_genres_errors_and_prune(home):
     assert lib.data_version() > version
 
 
-def test_model_none_means_the_active_model(gtzan_model):
+def test_model_none_means_the_active_model(random_model):
     lib = Library()
-    lib.ensure_model(gtzan_model)
-    tid = analysed(lib, "/m/a.mp3", 0, model=gtzan_model.name)
+    lib.ensure_model(random_model)
+    tid = analysed(lib, "/m/a.mp3", 0, model=random_model.name)
     assert lib.analysis(tid)["top_genre"] == "blues"
-    assert lib.status()["active_model"] == gtzan_model.name
+    assert lib.status()["active_model"] == random_model.name
     assert lib.genre_distribution() == {"blues": 1}
 
 

@@ -9,7 +9,7 @@ from app.library.scanner import scan
 from audio_factory import make_track, synth, write_audio
 
 
-def test_unchanged_bad_files_are_not_retried_and_a_fixed_one_is_analysed(gtzan_model, tmp_path):
+def test_unchanged_bad_files_are_not_retried_and_a_fixed_one_is_analysed(random_model, tmp_path):
     music = tmp_path / "music"
     music.mkdir()
     make_track(music / "good.ogg", "chords", 6.0, seed=1)
@@ -32,7 +32,7 @@ def test_unchanged_bad_files_are_not_retried_and_a_fixed_one_is_analysed(gtzan_m
     assert lib.track_rows(search="fake", limit=5)[0]["status"] == "analysed"
 
 
-def test_an_unreadable_file_gets_a_reason_and_the_scan_goes_on(gtzan_model, tmp_path, monkeypatch):
+def test_an_unreadable_file_gets_a_reason_and_the_scan_goes_on(random_model, tmp_path, monkeypatch):
     music = tmp_path / "music"
     music.mkdir()
     make_track(music / "a.flac", "tones", 6.0, seed=1)
@@ -51,8 +51,8 @@ def test_an_unreadable_file_gets_a_reason_and_the_scan_goes_on(gtzan_model, tmp_
     assert lib.status()["errors"] == {"unreadable": 1}
 
 
-def test_discovery_reports_progress_and_can_be_stopped(gtzan_model, tmp_path, monkeypatch):
-    from app.library import scanner
+def test_discovery_reports_progress_and_can_be_stopped(random_model, tmp_path, monkeypatch):
+    from app.library.scan import plan
 
     music = tmp_path / "music"
     music.mkdir()
@@ -60,7 +60,7 @@ def test_discovery_reports_progress_and_can_be_stopped(gtzan_model, tmp_path, mo
         make_track(music / f"t{i}.wav", "tones", 3.0, seed=i)
     lib = Library()
     scan(lib, [music], workers=0)
-    monkeypatch.setattr(scanner, "DISCOVER_REPORT_SECONDS", 0.0)
+    monkeypatch.setattr(plan, "DISCOVER_REPORT_SECONDS", 0.0)
     (music / "t2.wav").unlink()
     seen = []
     stopped = scan(lib, None, workers=0, progress=seen.append, should_stop=lambda: len(seen) >= 1)
@@ -73,7 +73,7 @@ def test_discovery_reports_progress_and_can_be_stopped(gtzan_model, tmp_path, mo
     assert seen[-1].stage == "analyse" and (done.missing, done.skipped) == (1, 2)
 
 
-def test_an_unplugged_drive_keeps_its_tracks_and_says_so(gtzan_model, tmp_path):
+def test_an_unplugged_drive_keeps_its_tracks_and_says_so(random_model, tmp_path):
     music = tmp_path / "drive" / "music"
     music.mkdir(parents=True)
     make_track(music / "a.ogg", "tones", 4.0, seed=1)
@@ -83,7 +83,7 @@ def test_an_unplugged_drive_keeps_its_tracks_and_says_so(gtzan_model, tmp_path):
     os.rename(tmp_path / "drive", tmp_path / "unplugged")
     away = scan(lib, None, workers=0)
     assert (away.missing, away.unreadable_folders, away.discovered) == (0, 1, 0)
-    assert lib.status()["missing"] == 0 and lib.status()["analysed"] == {gtzan_model.name: 2}
+    assert lib.status()["missing"] == 0 and lib.status()["analysed"] == {random_model.name: 2}
     [error] = lib.errors()
     assert error["path"] == str(music) and error["reason"] == "unreadable_folder"
     assert "folder not found" in error["detail"] and "kept" in error["detail"]
@@ -92,7 +92,7 @@ def test_an_unplugged_drive_keeps_its_tracks_and_says_so(gtzan_model, tmp_path):
     assert (back.skipped, back.missing, back.unreadable_folders) == (2, 0, 0) and lib.errors() == []
 
 
-def test_deleted_copies_and_deleted_broken_files_are_marked_missing(gtzan_model, tmp_path):
+def test_deleted_copies_and_deleted_broken_files_are_marked_missing(random_model, tmp_path):
     music = tmp_path / "music"
     music.mkdir()
     make_track(music / "song.ogg", "clicks", 4.0, seed=1)
@@ -110,7 +110,7 @@ def test_deleted_copies_and_deleted_broken_files_are_marked_missing(gtzan_model,
     assert lib.prune() == 3 and [r["title"] or os.path.basename(r["path"]) for r in lib.track_rows()] == ["keep.flac"]
 
 
-def test_files_that_come_back_unchanged_are_not_analysed_again(gtzan_model, tmp_path):
+def test_files_that_come_back_unchanged_are_not_analysed_again(random_model, tmp_path):
     music = tmp_path / "music"
     (music / "album").mkdir(parents=True)
     make_track(music / "album" / "a.ogg", "tones", 4.0, seed=1)

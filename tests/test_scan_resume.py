@@ -42,7 +42,9 @@ def _analysed(db_path):
         return 0
 
 
-def test_sigkill_then_rescan_equals_uninterrupted(tmp_path, authors_dir):
+def test_sigkill_then_rescan_equals_uninterrupted(tmp_path):
+    from conftest import save_random_model
+
     music = tmp_path / "music"
     music.mkdir()
     for i in range(10):
@@ -50,7 +52,7 @@ def test_sigkill_then_rescan_equals_uninterrupted(tmp_path, authors_dir):
     homes = {name: tmp_path / name for name in ("killed", "clean")}
     for home in homes.values():
         home.mkdir()
-        assert _cli(home, "model", "import", str(authors_dir / "gtzan_fold5.hdf5")).wait() == 0
+        save_random_model(home)
 
     clean = _cli(homes["clean"], "scan", "--workers", "1", str(music))
     killed = _cli(homes["killed"], "scan", "--workers", "1", str(music))

@@ -12,7 +12,7 @@ from audio_factory import make_track
 from library_factory import MODEL_NAME, grouped_library
 
 
-def test_scanned_unicode_library_similar_path_and_playlists(gtzan_model, tmp_path, capsys):
+def test_scanned_unicode_library_similar_path_and_playlists(random_model, tmp_path, capsys):
     music = tmp_path / "Música" / "Björk – 東京"
     music.mkdir(parents=True)
     files = {}

@@ -170,7 +170,7 @@ def test_a_run_shows_in_the_status_bar_and_its_cancel_stops_it(qtbot):
 
     w = MainWindow()
     qtbot.addWidget(w)
-    tab = w.training_view
+    tab = w.training_view.ensure_built()
 
     class Running:  # stands for a TrainThread in the middle of a run
         stops = 0

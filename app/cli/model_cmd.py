@@ -8,19 +8,24 @@ from .progress import byte_bar, fail, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("model", help="get, list and choose genre models")
+    p = sub.add_parser("model", help="get, list and choose genre models and the MusiCNN tagger")
     msub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
 
-    f = msub.add_parser("fetch", help="download one of the BBNN authors' models, verify and activate it")
+    f = msub.add_parser("fetch", help="download one of the BBNN authors' models (verify, activate), or MusiCNN")
+    f.add_argument("which", nargs="?", choices=["bbnn", "musicnn"], default="bbnn",
+                   help="bbnn (default): a genre model; musicnn: the MusiCNN tagger (the musicnn 0.1.0 wheel "
+                        "from the Python package index, 29 MB)")
     f.add_argument("--dataset", choices=["gtzan", "extballroom"], default="gtzan")
     f.add_argument("--fold", type=int, default=None, help="which of the 10 folds (default: 5 for GTZAN)")
     f.add_argument("--url", help="base address to download from (default: the authors' repository; "
-                                 "env CRATEDIGGER_WEIGHTS_URL)")
+                                 "env CRATEDIGGER_WEIGHTS_URL). For musicnn: the wheel's address or a "
+                                 "package-index base (env CRATEDIGGER_MUSICNN_URL)")
     f.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds")
     f.add_argument("--no-activate", action="store_true")
     f.set_defaults(func=_fetch)
 
-    i = msub.add_parser("import", help="import an authors' Keras .hdf5 file or a Cratedigger .safetensors checkpoint")
+    i = msub.add_parser("import", help="import an authors' Keras .hdf5 file, a Cratedigger .safetensors checkpoint, "
+                                       "or the musicnn wheel (or the folder it was unpacked into)")
     i.add_argument("path")
     i.add_argument("--name")
     i.add_argument("--no-activate", action="store_true")
@@ -49,6 +54,8 @@ def _fetch(args) -> int:
     from model.authors_weights import DEFAULT_FOLD
     from model.store import ModelStoreError
 
+    if args.which == "musicnn":
+        return _fetch_musicnn(args)
     bar, update = byte_bar("download")
     try:
         m = _store().fetch(args.dataset, DEFAULT_FOLD if args.fold is None else args.fold, base_url=args.url,
@@ -61,6 +68,28 @@ def _fetch(args) -> int:
     return 0
 
 
+def _fetch_musicnn(args) -> int:
+    from model.store import ModelStoreError
+
+    bar, update = byte_bar("download")
+    try:
+        m = _store().fetch_musicnn(url=args.url, progress=update, timeout=args.timeout)
+    except ModelStoreError as e:
+        bar.close()
+        return fail(str(e))
+    bar.close()
+    print(_describe(m, activated=False))
+    return 0
+
+
+def _describe(m, activated: bool) -> str:
+    from model.store import KIND_MUSICNN
+
+    if m.kind == KIND_MUSICNN:
+        return f"{m.name}: MusiCNN tagger, {len(m.classes)} tags - used beside the active genre model (ISC licence)"
+    return f"{m.name}: {len(m.classes)} classes ({', '.join(m.classes)})" + (" - now active" if activated else "")
+
+
 def _import(args) -> int:
     from model.store import ModelStoreError
 
@@ -68,24 +97,27 @@ def _import(args) -> int:
         m = _store().import_file(args.path, name=args.name, activate=not args.no_activate)
     except ModelStoreError as e:
         return fail(f"import failed, nothing changed: {e}")
-    print(f"{m.name}: {len(m.classes)} classes ({', '.join(m.classes)})" + ("" if args.no_activate else " - now active"))
+    print(_describe(m, activated=not args.no_activate))
     return 0
 
 
 def _list(args) -> int:
     store = _store()
     active = store.active_name()
-    models = store.list()
+    models = store.list(kind=None)
     if args.json:
-        print_json([{"name": m.name, "active": m.name == active, "classes": m.classes, "source": m.source,
-                     "source_sha256": m.source_sha256, "metrics": m.metrics} for m in models])
+        print_json([{"name": m.name, "kind": m.kind, "active": m.name == active, "classes": m.classes,
+                     "source": m.source, "source_sha256": m.source_sha256, "metrics": m.metrics} for m in models])
         return 0
     if not models:
         print("no models yet: run 'cratedigger model fetch' or 'cratedigger model import FILE'")
     for m in models:
         acc = m.metrics.get("test_accuracy")
         extra = f", test accuracy {acc:.1%}" if isinstance(acc, (int, float)) else ""
-        print(f"{'*' if m.name == active else ' '} {m.name}  ({len(m.classes)} classes{extra}) {m.source}")
+        what = f"MusiCNN tagger, {len(m.classes)} tags" if m.kind != "bbnn" else f"{len(m.classes)} classes{extra}"
+        print(f"{'*' if m.name == active else ' '} {m.name}  ({what}) {m.source}")
+    if not store.musicnn():
+        print("  (MusiCNN tagger not installed: 'cratedigger model fetch musicnn' adds mood/style tags)")
     return 0
 
 

@@ -1,6 +1,6 @@
 """The library database: one SQLite file (sqlite-utils, WAL), schema versioned by PRAGMA user_version.
 
-Schema (version 1):
+Schema (version 2):
     folders(id, path UNIQUE, added_at, watch)
         music folders the user added.
     tracks(id, path UNIQUE, folder_id, size, mtime, fingerprint, duration, format, codec,
@@ -8,17 +8,22 @@ Schema (version 1):
            has_cover, first_seen, last_seen, missing)
         one row per audio file seen. `fingerprint` identifies the audio data (see fingerprint.py)
         so a moved file keeps its analysis; `missing` is 1 once the file has vanished.
-    models(name PRIMARY KEY, classes JSON, source, source_sha256, added_at)
-        every model that analysed something here.
+    models(key PRIMARY KEY, name, classes JSON, source, source_sha256, weights_sha256, added_at)
+        every model that analysed something here. `key` is the sha256 of the network's weights
+        (model.store.weights_digest): analyses are keyed by what the network IS, the name is its
+        label. Rows from before version 2 have key = name and no weights_sha256 until the model
+        scans again (then they take its digest, see ensure_model).
     analyses(track_id, model, probs, top_genre, top_prob, window_starts, window_probs, embedding,
              embedding_std, dense, n_windows, analysed_at, analysis_seconds; PK (track_id, model))
-        one per track and model. Vectors are little-endian float32 blobs: probs [C] (mean over
+        one per track and model (`model` holds models.key). Only finite vectors are stored; a row
+        from an older version with NaN has top_prob NULL and is analysed again by the next scan. Vectors are little-endian float32 blobs: probs [C] (mean over
         windows), window_starts [n] (seconds), window_probs [n*C], embedding / embedding_std [32]
         (mean / std over windows of the penultimate layer), dense [416] (mean pooled last dense
         block).
     errors(path PRIMARY KEY, track_id, reason, detail, size, mtime, at)
         files that could not be analysed; reason is a short code (undecodable, empty, too_short,
-        silent, unreadable, vanished), detail one line for the user. A folder that could not be
+        silent, unreadable, vanished, crashed: the reading process died on it, invalid_output:
+        the model gave NaN or infinite values), detail one line for the user. A folder that could not be
         read has a row with reason unreadable_folder and no track_id.
     map_points(model, track_id, x, y, cluster; PK (model, track_id)),
     clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres; PK (model, cluster)),
@@ -43,7 +48,7 @@ import sqlite_utils
 
 from .fspath import display_path, to_db
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS folders (
@@ -76,8 +81,21 @@ CREATE TABLE IF NOT EXISTS map_fits (
     model TEXT PRIMARY KEY, method TEXT, params TEXT, n_tracks INTEGER, fitted_at REAL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
+# models keyed by the weights' digest; existing rows keep their name as key until adopted
+_V2 = """
+CREATE TABLE models_v2 (
+    key TEXT PRIMARY KEY, name TEXT NOT NULL, classes TEXT, source TEXT, source_sha256 TEXT,
+    weights_sha256 TEXT, added_at REAL);
+INSERT INTO models_v2(key, name, classes, source, source_sha256, weights_sha256, added_at)
+    SELECT name, name, classes, source, source_sha256, NULL, added_at FROM models;
+DROP TABLE models;
+ALTER TABLE models_v2 RENAME TO models;
+CREATE INDEX models_name ON models(name);
+"""
 # Forward migrations: MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS = [_V1]
+MIGRATIONS = [_V1, _V2]
+# tables whose `model` column holds a models.key
+_KEYED_TABLES = ("analyses", "map_points", "clusters", "map_fits")
 
 TRACK_FIELDS = ("folder_id", "size", "mtime", "fingerprint", "duration", "format", "codec", "sample_rate",
                 "channels", "title", "artist", "album", "album_artist", "tag_genre", "year", "track_no",
@@ -101,6 +119,22 @@ def _active_model() -> str | None:
     from app.home import model_store
 
     return model_store().active_name()
+
+
+def _store_manifest(name: str):
+    """The model store's manifest for `name`, or None."""
+    from app.home import model_store
+
+    store = model_store()
+    try:
+        return store.manifest(name) if name in store.names() else None
+    except Exception:  # a bad name or a damaged manifest: not the store's model
+        return None
+
+
+def finite_rows(matrix: np.ndarray) -> np.ndarray:
+    """Mask of rows with no NaN or infinite value."""
+    return np.isfinite(matrix).all(axis=1) if matrix.size else np.ones(len(matrix), bool)
 
 
 class Library:
@@ -139,7 +173,29 @@ class Library:
                 self.db.execute(f"PRAGMA user_version = {v + 1}")
 
     def _model(self, model: str | None) -> str | None:
-        return model or _active_model()
+        """The key analyses are stored under for a model given by name or key (None: the active one)."""
+        name = model or _active_model()
+        if not name:
+            return None
+        manifest = _store_manifest(name)
+        candidates = [manifest.key, manifest.name] if manifest else [name]
+        for c in candidates:
+            if self.db.execute("SELECT 1 FROM models WHERE key = ?", [c]).fetchone():
+                return c
+        row = self.db.execute("SELECT key FROM models WHERE name = ? ORDER BY added_at DESC LIMIT 1",
+                              [candidates[-1]]).fetchone()
+        return row[0] if row else candidates[0]
+
+    def _write_key(self, model: str) -> str:
+        """The key to store under for a model given by key or, failing that, by name (no store lookup)."""
+        if self.db.execute("SELECT 1 FROM models WHERE key = ?", [model]).fetchone():
+            return model
+        row = self.db.execute("SELECT key FROM models WHERE name = ? ORDER BY added_at DESC LIMIT 1", [model]).fetchone()
+        return row[0] if row else model
+
+    def model_name(self, key: str) -> str:
+        row = self.db.execute("SELECT name FROM models WHERE key = ?", [key]).fetchone()
+        return row[0] if row else key
 
     # -- folders
     def add_folder(self, path: str | Path) -> int:
@@ -187,7 +243,10 @@ class Library:
         window_probs = np.asarray(window_probs, dtype=np.float32)
         embeddings = np.asarray(embeddings, dtype=np.float32)
         dense = np.asarray(dense, dtype=np.float32)
+        if not all(np.isfinite(a).all() for a in (window_probs, embeddings, dense)):
+            raise ValueError("model output was invalid (NaN or infinite values); not stored")
         probs = window_probs.mean(axis=0)
+        model = self._write_key(model)
         classes = classes or self.classes(model)
         top = int(probs.argmax())
         with self.db.conn:
@@ -212,16 +271,36 @@ class Library:
         with self.db.conn:
             self.db.execute("DELETE FROM errors WHERE path = ?", [to_db(path)])
 
-    def ensure_model(self, manifest) -> None:
+    def ensure_model(self, manifest) -> str:
+        """The models row of a manifest; returns its key (the weights' digest when known).
+
+        Rows written before digests (key = name) are adopted by the first model of that name
+        that scans with a digest: its analyses, map and clusters move to the digest key."""
+        digest = getattr(manifest, "weights_sha256", None)
+        key = digest or manifest.name
         with self.db.conn:
-            self.db.execute("INSERT OR REPLACE INTO models(name, classes, source, source_sha256, added_at)"
-                            " VALUES (?, ?, ?, ?, COALESCE((SELECT added_at FROM models WHERE name = ?), ?))",
-                            [manifest.name, json.dumps(manifest.classes), manifest.source, manifest.source_sha256,
-                             manifest.name, time.time()])
+            legacy = digest and self.db.execute(
+                "SELECT 1 FROM models WHERE key = ? AND weights_sha256 IS NULL", [manifest.name]).fetchone()
+            if legacy and not self.db.execute("SELECT 1 FROM models WHERE key = ?", [key]).fetchone():
+                for table in _KEYED_TABLES:
+                    self.db.execute(f"UPDATE {table} SET model = ? WHERE model = ?", [key, manifest.name])
+                self.db.execute("UPDATE models SET key = ? WHERE key = ?", [key, manifest.name])
+            self.db.execute(
+                "INSERT OR REPLACE INTO models(key, name, classes, source, source_sha256, weights_sha256, added_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, COALESCE((SELECT added_at FROM models WHERE key = ?), ?))",
+                [key, manifest.name, json.dumps(manifest.classes), manifest.source, manifest.source_sha256,
+                 digest, key, time.time()])
+        return key
 
     def classes(self, model: str) -> list[str]:
-        row = self.db.execute("SELECT classes FROM models WHERE name = ?", [model]).fetchone()
+        row = self.db.execute("SELECT classes FROM models WHERE key = ?", [self._model(model)]).fetchone()
         return json.loads(row[0]) if row else []
+
+    def analysed_ids(self, key: str) -> set[int]:
+        """Tracks with a sound analysis under this model key (rows with NaN, stored by older
+        versions, have top_prob NULL and do not count: the next scan analyses them again)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT track_id FROM analyses WHERE model = ? AND top_prob IS NOT NULL", [key])}
 
     def _bump(self) -> None:
         self.db.execute("INSERT INTO meta(key, value) VALUES ('data_version', '1') ON CONFLICT(key)"
@@ -317,7 +396,8 @@ class Library:
         n = r["n_windows"] or 1
         window_probs = f32(r["window_probs"])
         return {
-            "model": model,
+            "model": self.model_name(model),
+            "model_key": model,
             "classes": classes,
             "probs": f32(r["probs"]),
             "top_genre": r["top_genre"],
@@ -332,7 +412,8 @@ class Library:
         }
 
     def embeddings(self, model: str | None = None, kind: str = "embedding") -> tuple[np.ndarray, np.ndarray]:
-        """(track ids, float32 matrix) of one stored vector kind, for tracks that are not missing."""
+        """(track ids, float32 matrix) of one stored vector kind, for tracks that are not missing;
+        rows with NaN or infinite values (written by older versions) are left out."""
         if kind not in {"embedding", "embedding_std", "dense", "probs"}:
             raise ValueError(f"unknown vector kind {kind!r}")
         model = self._model(model)
@@ -341,9 +422,13 @@ class Library:
             " WHERE a.model = ? AND NOT t.missing ORDER BY a.track_id", [model]).fetchall()
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        rows = [r for r in rows if r[1] is not None]
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
-        return ids, matrix.astype(np.float32)
+        keep = finite_rows(matrix)
+        return ids[keep], matrix[keep].astype(np.float32)
 
     def errors(self) -> list[dict]:
         return [dict(r, display_path=display_path(r["path"]))
@@ -356,10 +441,11 @@ class Library:
             "tracks": one("SELECT COUNT(*) FROM tracks WHERE NOT missing"),
             "missing": one("SELECT COUNT(*) FROM tracks WHERE missing"),
             "folders": one("SELECT COUNT(*) FROM folders"),
-            "active_model": model,
+            "active_model": self.model_name(model) if model else None,
             "analysed": {r[0]: r[1] for r in self.db.execute(
-                "SELECT a.model, COUNT(*) FROM analyses a JOIN tracks t ON t.id = a.track_id"
-                " WHERE NOT t.missing GROUP BY a.model ORDER BY a.model")},
+                "SELECT COALESCE(m.name, a.model), COUNT(*) FROM analyses a JOIN tracks t ON t.id = a.track_id"
+                " LEFT JOIN models m ON m.key = a.model"
+                " WHERE NOT t.missing GROUP BY a.model ORDER BY 1")},
             "pending": one("SELECT COUNT(*) FROM tracks t WHERE NOT t.missing AND NOT EXISTS"
                            " (SELECT 1 FROM analyses a WHERE a.track_id = t.id AND a.model = ?)"
                            " AND NOT EXISTS (SELECT 1 FROM errors e WHERE e.path = t.path)", [model]) if model else None,

@@ -110,18 +110,28 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.cancel)
 
     def _training_tab(self) -> QWidget | None:
-        try:
-            from .training_tab import TrainingTab
-        except ImportError:
+        """The Training tab, built the first time it is shown (it imports torch and scikit-learn)."""
+        import importlib.util
+
+        from .lazy_tab import LazyTab
+
+        if importlib.util.find_spec("app.ui.training_tab") is None:
             return None
-        tab = TrainingTab()
-        for name in ("model_activated", "model_changed"):  # "Use this model" in the tab
-            signal = getattr(tab, name, None)
-            if signal is not None:
-                signal.connect(lambda *_: (self.ctx.model_changed.emit(), self.model_view.offer_reanalysis()))
-        if hasattr(tab, "activity"):  # a training run shows in the status bar; Cancel stops it
-            tab.activity.connect(self._on_training_activity)
-        return tab
+
+        def build() -> QWidget:
+            from .training_tab import TrainingTab
+
+            return TrainingTab()
+
+        def wire(tab: QWidget) -> None:
+            for name in ("model_activated", "model_changed"):  # "Use this model" in the tab
+                signal = getattr(tab, name, None)
+                if signal is not None:
+                    signal.connect(lambda *_: (self.ctx.model_changed.emit(), self.model_view.offer_reanalysis()))
+            if hasattr(tab, "activity"):  # a training run shows in the status bar; Cancel stops it
+                tab.activity.connect(self._on_training_activity)
+
+        return LazyTab(build, wire)
 
     def _on_training_activity(self, message: str, done: float, total: float, eta: float) -> None:
         if self.ctx.tasks.busy:  # the status bar belongs to the task the runner holds
@@ -291,8 +301,9 @@ class MainWindow(QMainWindow):
 
     def _cancel(self) -> None:
         self.ctx.tasks.cancel()
-        if not self.ctx.tasks.busy and getattr(self.training_view, "busy", False):
-            self.training_view.stop()
+        training = getattr(self.training_view, "widget", None)  # built once the tab was shown
+        if not self.ctx.tasks.busy and getattr(training, "busy", False):
+            training.stop()
         self.message.setText("Stopping…")
 
     # -- task feedback

@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
-from ..audio import AudioError, decode_windows, probe
-from ..mel import LogMel, MelSpec
+from ..audio import AudioError, probe, stream_spans
+from ..mel import LogMelFrontEnd, MelSpec
 from .datasets import Dataset
 
 # bump when the way a clip is taken from a file changes
@@ -52,7 +51,7 @@ class MelCache:
     def __init__(self, root: str | os.PathLike, spec: MelSpec) -> None:
         self.spec = spec
         self.dir = Path(root) / spec_key(spec)
-        self._frontend: LogMel | None = None
+        self._frontend = LogMelFrontEnd(spec)
 
     def entry(self, path: str) -> Path:
         st = os.stat(path)
@@ -62,14 +61,12 @@ class MelCache:
     def _decode(self, path: str) -> np.ndarray:
         info = probe(path)
         start = clip_start(info.duration, self.spec.clip_seconds)
-        waves, _ = decode_windows(path, [start], self.spec.clip_samples)
-        return waves
+        rate = self.spec.sample_rate
+        (part,) = stream_spans(path, [start], self.spec.clip_samples / rate, (rate,))
+        return part.waves[rate]
 
     def _mel(self, waves: np.ndarray) -> np.ndarray:
-        if self._frontend is None:
-            self._frontend = LogMel(self.spec)
-        with torch.inference_mode():
-            return self._frontend(torch.from_numpy(waves))[0].numpy().astype(np.float16)
+        return self._frontend(waves)[0].astype(np.float16)
 
     def compute(self, path: str) -> np.ndarray:
         return self._mel(self._decode(path))

@@ -1,0 +1,139 @@
+"""The store stage: what the scan writes for each file, one transaction per write.
+
+On a file's Meta: its track row (tags, container facts, fingerprint), a move (a new path whose
+audio is a vanished track's keeps that track and its analyses), a copy (another track with the
+same audio already analysed by an ear gets that analysis copied) and stale analyses (new audio
+in the same file) are settled, and the ears that still need the file are decided. When its
+windows are through every ear: each ear's outputs are checked (NaN or infinite values are never
+stored; the file gets an 'invalid_output' error instead) and stored.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..db import Library
+from ..fspath import to_db
+from .ears import Ear, finite
+from .infer import TrackState
+from .plan import Plan
+from .progress import Reporter, ScanSummary
+from .reader import Decision, Job, Meta
+
+INVALID_OUTPUT = "model output was invalid (NaN or infinite values from {}); its weights may be damaged: fetch or import it again"
+
+
+class TrackWriter:
+    def __init__(self, library: Library, plan: Plan, ears: list[Ear], summary: ScanSummary, report: Reporter) -> None:
+        self.library, self.plan, self.summary, self.report = library, plan, summary, report
+        self.ears = {ear.name: ear for ear in ears}
+        self._folders: dict[str, int | None] = {}
+
+    def _folder_id(self, folder: str) -> int | None:
+        if folder not in self._folders:
+            row = self.library.db.execute("SELECT id FROM folders WHERE path = ?", [to_db(folder)]).fetchone()
+            self._folders[folder] = row[0] if row else None
+        return self._folders[folder]
+
+    def on_meta(self, meta: Meta, job: Job) -> tuple[TrackState | None, Decision]:
+        """Write the track row; returns its state (None when nothing is to be read) and the
+        ears that need it."""
+        t0 = time.perf_counter()
+        fields = dict(meta.tags, size=job.size, mtime=job.mtime, fingerprint=meta.fingerprint, last_seen=time.time(),
+                      missing=0, folder_id=self._folder_id(job.folder), **meta.info)
+        moved_from = self._moved_from(meta.fingerprint, job.path)
+        if moved_from:
+            track_id = self._move(moved_from, job.path, fields)
+            needs = [e for e in job.ears if track_id not in self.library.analysed_ids(self.ears[e].key)]
+        else:
+            track_id = self._upsert(job.path, meta.fingerprint, fields)
+            needs = list(job.ears)
+        if meta.error:
+            self.fail(job, meta.error[0], meta.error[1], track_id)
+            return None, Decision([])
+        if meta.awaiting:
+            needs = [e for e in needs if not self._copy_twin(meta.fingerprint, track_id, self.ears[e].key)]
+        else:
+            needs = list(job.ears)  # the reader went on without asking
+        self.summary.stage_seconds["store"] += time.perf_counter() - t0
+        if not needs:
+            self.summary.analysed += not moved_from
+            self.report(job.path)
+            return None, Decision([])
+        return TrackState(job.path, track_id, job.size, job.mtime, needs), Decision(needs)
+
+    def _moved_from(self, fingerprint: str | None, path: str) -> tuple | None:
+        candidates = self.plan.vanished.get(fingerprint) if fingerprint else None
+        if not candidates or to_db(path) in self.plan.existing:
+            return None
+        row = candidates.pop()
+        self.plan.gone.pop(row[0], None)
+        return row
+
+    def _move(self, row: tuple, path: str, fields: dict) -> int:
+        """The same audio under a new name: keep the track row and its analyses."""
+        key = to_db(path)
+        with self.library.db.conn:
+            self.library.db.execute("UPDATE tracks SET path = ? WHERE id = ?", [key, row[1]])
+            self.library.db.execute("DELETE FROM errors WHERE path = ?", [key])
+        self.summary.moved += 1
+        return self.library.upsert_track(path, **fields)
+
+    def _upsert(self, path: str, fingerprint: str | None, fields: dict) -> int:
+        old = self.plan.existing.get(to_db(path))
+        if old and old[5] and fingerprint and old[5] != fingerprint:
+            with self.library.db.conn:  # new audio in the same file: every model's result is stale
+                self.library.db.execute("DELETE FROM analyses WHERE track_id = ?", [old[1]])
+        return self.library.upsert_track(path, **fields)
+
+    def _copy_twin(self, fingerprint: str | None, track_id: int, key: str) -> bool:
+        """Copy the analysis of another track with the same audio (a copy of the file), if any."""
+        db = self.library.db
+        row = db.execute("SELECT t.id FROM tracks t JOIN analyses a ON a.track_id = t.id AND a.model = ?"
+                         " WHERE t.fingerprint = ? AND t.id != ? AND a.top_prob IS NOT NULL LIMIT 1",
+                         [key, fingerprint, track_id]).fetchone() if fingerprint else None
+        if row is None:
+            return False
+        with db.conn:
+            db.execute(
+                "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts, window_probs,"
+                " embedding, embedding_std, dense, n_windows, analysed_at, analysis_seconds)"
+                " SELECT ?, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
+                " dense, n_windows, analysed_at, 0 FROM analyses WHERE track_id = ? AND model = ?", [track_id, row[0], key])
+            self.library._bump()
+        return True
+
+    def finish(self, state: TrackState) -> None:
+        """Every ear's outputs for a track that has been read and inferred: checked, then stored."""
+        t0 = time.perf_counter()
+        seconds = time.perf_counter() - state.started
+        invalid = []
+        for name in state.ears:
+            outputs = state.joined(name)
+            if not outputs or not finite(outputs):
+                invalid.append(name)
+                continue
+            self.ears[name].store(self.library, state.track_id, state.starts, outputs, seconds)
+        if invalid:
+            self._error(state.path, "invalid_output", INVALID_OUTPUT.format(", ".join(invalid)),
+                        state.track_id, state.size, state.mtime)
+        else:
+            self.summary.analysed += 1
+        self.summary.windows += state.windows()
+        self.summary.stage_seconds["store"] += time.perf_counter() - t0
+        self.report(state.path)
+
+    def fail(self, job: Job, reason: str, detail: str, track_id: int | None = None) -> None:
+        self._error(job.path, reason, detail, track_id, job.size, job.mtime)
+        self.report(job.path)
+
+    def crashed(self, job: Job, detail: str) -> None:
+        """The reading process died on this file: a track row (if it has none) and the reason."""
+        track_id = self.library.upsert_track(job.path, size=job.size, mtime=job.mtime, last_seen=time.time(),
+                                             missing=0, folder_id=self._folder_id(job.folder))
+        self.summary.crashed += 1
+        self.fail(job, "crashed", detail, track_id)
+
+    def _error(self, path: str, reason: str, detail: str, track_id, size, mtime) -> None:
+        self.summary.errors += 1
+        self.library.record_error(path, reason, detail, track_id, size, mtime)
