@@ -1,5 +1,7 @@
 """Training runs: SPEC.md's protocol (Adam 0.01, batch 8, Keras LR schedule and early stopping on
-the training loss, best-validation checkpoint, test of that checkpoint), one run per folder.
+the training loss, best-validation checkpoint, test of that checkpoint), one run per folder. After
+each epoch's optimisation, BatchNorm's running statistics are recomputed over the training windows
+(precise BN, `TrainConfig.precise_bn`, see precise_bn.py) before validation and before any save.
 
 A run folder holds everything: config.json, dataset.json (the files used and the ones skipped),
 splits.json (the indices), state.json, fold<k>/{checkpoint.pt, history.json, best.safetensors,
