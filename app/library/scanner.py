@@ -149,11 +149,11 @@ def _analyse(library: Library, plan: Plan, ears: list[Ear], summary: ScanSummary
              progress: Callable[[ScanProgress], None] | None, should_stop: Callable[[], bool] | None,
              n_workers: int, policy: str | int) -> None:
     """The read -> infer -> store stages over every file the plan says to read."""
-    import torch
+    from model import threads
 
-    threads_before = torch.get_num_threads()
-    if all(ear.on_cpu for ear in ears):  # loads (and verifies) the weights before any worker starts
-        torch.set_num_threads(default_threads(n_workers, _PASSIVE_OMP))
+    # inference threads as default_threads says, leased from model.threads (never saved and restored)
+    on_cpu = all(ear.on_cpu for ear in ears)  # loads (and verifies) the weights before any worker starts
+    thread_lease = threads.lease(max(0, threads.base() - default_threads(n_workers, _PASSIVE_OMP)) if on_cpu else 0)
     reader = ReaderPool(n_workers, plan.known_fingerprints) if n_workers > 0 else InlineReader(plan.known_fingerprints)
     report = Reporter(summary, len(plan.todo), progress)
     pipeline = _Pipeline(plan, reader, TrackWriter(library, plan, ears, summary, report), Batcher(ears), ears,
@@ -169,7 +169,7 @@ def _analyse(library: Library, plan: Plan, ears: list[Ear], summary: ScanSummary
         reader.close(wait=clean)
         summary.restarts = reader.restarts
         summary.stage_seconds["inference"] += pipeline.batcher.seconds
-        torch.set_num_threads(threads_before)
+        thread_lease.release()
 
 
 class _Pipeline:

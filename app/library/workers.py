@@ -43,9 +43,9 @@ class Failed:
 def init_worker(threads: int = 1) -> None:
     """Workers leave Ctrl-C to the main process, which stops them in order."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import torch
+    from model import threads as thread_policy
 
-    torch.set_num_threads(threads)
+    thread_policy.set_base(threads)
 
 
 def _frontend(spec_dict: dict):

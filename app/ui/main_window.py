@@ -171,8 +171,25 @@ class MainWindow(QMainWindow):
                 signal = getattr(tab, name, None)
                 if signal is not None:
                     signal.connect(lambda *_: (self.ctx.model_changed.emit(), self.model_view.offer_reanalysis()))
+            if hasattr(tab, "activity"):  # a training run shows in the status bar; Cancel stops it
+                tab.activity.connect(self._on_training_activity)
 
         return LazyTab(build, wire)
+
+    def _on_training_activity(self, message: str, done: float, total: float, eta: float) -> None:
+        if self.ctx.tasks.busy:  # the status bar belongs to the task the runner holds
+            return
+        if total < 0:
+            self.progress.setVisible(False)
+            self.cancel.setVisible(False)
+            self.eta.setText("")
+            self.message.setText(message)
+            self._summary_timer.start()
+            return
+        self.progress.setVisible(True)
+        self.cancel.setVisible(True)
+        self.cancel.setEnabled(True)
+        self._on_progress(done, total, message, eta)
 
     def _wire(self) -> None:
         c = self.ctx
@@ -348,6 +365,9 @@ class MainWindow(QMainWindow):
 
     def _cancel(self) -> None:
         self.ctx.tasks.cancel()
+        training = getattr(self.training_view, "widget", None)  # built once the tab was shown
+        if not self.ctx.tasks.busy and getattr(training, "busy", False):
+            training.stop()
         self.message.setText("Stopping…")
 
     # -- task feedback
