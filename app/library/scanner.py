@@ -27,6 +27,7 @@ from .db import Library, LibraryError, explain
 from .fspath import from_db
 from .scan import missing, plan as planning
 from .scan.ears import Ear, bbnn_ear, default_threads
+from .scan.musicnn_ear import musicnn_ear
 from .scan.infer import Batcher, TrackState
 from .scan.plan import Plan
 from .scan.pool import Crashed, InlineReader, ReaderPool
@@ -62,8 +63,13 @@ def _db_errors(library: Library):
 def scan(library: Library, folders: list[str | Path] | None = None, model_name: str | None = None,
          policy: str | int = "default", progress: Callable[[ScanProgress], None] | None = None,
          should_stop: Callable[[], bool] | None = None, workers: int | None = None,
-         device: str | None = None, precision: str = "auto", batch_windows: int | None = None) -> ScanSummary:
+         device: str | None = None, precision: str = "auto", batch_windows: int | None = None,
+         models: list[str] | None = None) -> ScanSummary:
     """Scan folders (default: all the library's folders) with a model (default: the active one).
+
+    `models`: which networks listen, "bbnn" and optionally "musicnn" (default: MusiCNN too when
+    it is installed and switched on, see app.home.musicnn_enabled); a library scanned before gets
+    the missing ear's analyses on the next scan, the other's stay.
 
     Raises LibraryError when the database cannot be written (locked, disk full), ModelStoreError
     when the model is missing or its weights are damaged; everything committed before stays.
@@ -73,8 +79,7 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
 
     t_start = time.perf_counter()
     summary = ScanSummary()
-    ears: list[Ear] = [bbnn_ear(model_store(), model_name, device, precision, batch_windows)]
-    summary.model = ears[0].name
+    ears = _ears(model_store(), model_name, models, summary, device, precision, batch_windows)
     with _db_errors(library):
         roots = _roots(library, folders, ears)
     t = time.perf_counter()
@@ -99,6 +104,28 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
             summary.missing = missing.mark_missing(library, plan, summary.moved)
     summary.seconds = time.perf_counter() - t_start
     return summary
+
+
+def _ears(store, model_name: str | None, models: list[str] | None, summary: ScanSummary, device: str | None,
+          precision: str, batch_windows: int | None) -> list[Ear]:
+    """BBNN first (its windows are the spans every ear hears), then MusiCNN when asked for or by default."""
+    from app.home import musicnn_enabled
+    from model.store import ModelStoreError
+
+    ears: list[Ear] = [bbnn_ear(store, model_name, device, precision, batch_windows)]
+    want_musicnn = "musicnn" in models if models is not None else musicnn_enabled()
+    if want_musicnn:
+        tagger = musicnn_ear(store, ears[0].clip_seconds, device, precision)
+        if tagger is not None:
+            ears.append(tagger)
+        elif models is not None:
+            raise ModelStoreError("MusiCNN is not installed: run 'cratedigger model fetch musicnn' "
+                                  "(or scan with --models bbnn)")
+        else:
+            summary.musicnn_missing = True
+    summary.models = [ear.name for ear in ears]
+    summary.model = " + ".join(summary.models)
+    return ears
 
 
 def _roots(library: Library, folders: list[str | Path] | None, ears: list[Ear]) -> list[str]:

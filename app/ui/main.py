@@ -30,4 +30,21 @@ def run(screenshot: str | None = None, view: str | None = None, track: str | Non
             app.quit()
 
         QTimer.singleShot(1500, grab)
-    return app.exec()
+    return finish(app.exec())
+
+
+def finish(code: int) -> int:
+    """Leave at once when a cancelled task is still winding down (a scan stopping between two
+    tracks): its work is committed track by track, and waiting would freeze the closing app."""
+    from .tasks import lingering
+
+    if lingering():
+        import logging
+        import os
+
+        logging.getLogger(__name__).warning("leaving while a background task is still stopping")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

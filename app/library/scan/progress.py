@@ -36,6 +36,8 @@ class ScanSummary:
     unreadable_folders: int = 0
     crashed: int = 0  # files a reading process died on
     restarts: int = 0  # reading processes started again after one died
+    models: list = field(default_factory=list)  # the ears' names, genre model first
+    musicnn_missing: bool = False  # MusiCNN was wanted (by default) but is not installed
 
 
 class Reporter:
