@@ -15,7 +15,8 @@ extracted under /tmp/music serves well.
 
 Modes: fp32 (NCHW), fp32-cl (channels_last, the reference), bf16 (autocast everywhere),
 bf16-mixed (autocast, the stem and the head kept in fp32: what model.inference runs as 'bf16-mixed'),
-frozen (TorchScript freeze + oneDNN fusions), compile (torch.compile), onnx (ONNX Runtime fp32),
+frozen (TorchScript freeze + oneDNN fusions), compile (torch.compile), onnx (ONNX Runtime fp32,
+the CPU's 'auto' when onnxruntime is installed),
 onnx-int8 (ONNX Runtime, convolutions quantised to int8 with calibration on the same music).
 """
 
@@ -133,10 +134,10 @@ def compile_mode(model: BBNN):
 
 
 def onnx_file(model: BBNN, folder: Path) -> Path:
+    from model.onnx_runtime import export
+
     path = folder / "bbnn.onnx"
-    torch.onnx.export(_Wrapped(model).eval(), (torch.zeros(1, 1, 647, 128),), str(path), dynamo=False,
-                      input_names=["mels"], output_names=["probs", "embedding", "dense"],
-                      dynamic_axes={"mels": {0: "n"}}, opset_version=17)
+    path.write_bytes(export(model, 647, 128))
     return path
 
 
@@ -209,7 +210,7 @@ def build_modes(names: list[str], model: BBNN, work: Path, calibration: np.ndarr
         "bf16-mixed": lambda: torch_mode(model, "bf16-mixed", channels_last=True),
         "frozen": lambda: frozen_mode(model),
         "compile": lambda: compile_mode(model),
-        "onnx": lambda: onnx_mode(onnx_file(model, work)),
+        "onnx": lambda: torch_mode(model, "onnx", channels_last=True),  # the app's path (model/onnx_runtime.py)
         "onnx-int8": lambda: onnx_mode(onnx_int8_file(onnx_file(model, work), calibration)),
     }
     modes = {}

@@ -16,10 +16,12 @@ log = logging.getLogger(__name__)
 # The fixture bound bf16 was first judged by; it moves the authors' fold 5 by 0.0118 on the
 # reference clips, so the choice below rests on what a user sees instead (bench/infer.py).
 BF16_TOLERANCE = 0.01
-# 'auto' on a CPU with native bf16 (AMX / AVX512-BF16). Measured with bench/infer.py on real
-# music (64 game-music tracks, 3 windows each, the authors' GTZAN fold 5): bf16 keeps the top-1
-# genre of every window and track and 99.4-99.7 % of the "more like this" neighbours of fp32.
-CPU_BF16_AUTO = "bf16"
+# 'auto' on a CPU with native bf16 (AMX / AVX512-BF16) when onnxruntime is not installed.
+# Measured with bench/infer.py on real music (32-64 game-music tracks, 3 windows each, the
+# authors' GTZAN fold 5): bf16 and bf16-mixed keep the top-1 genre of every window and track and
+# 99.4 % of fp32's "more like this" neighbours; bf16-mixed (stem and head in fp32) moves a
+# probability by at most 0.020 against bf16's 0.045, at the same speed.
+CPU_BF16_AUTO = "bf16-mixed"
 
 
 @dataclass
@@ -37,10 +39,17 @@ def track_probs(window_probs: np.ndarray) -> np.ndarray:
 def auto_precision(device: torch.device) -> str:
     if device.type == "cuda":
         return "fp16"
-    return CPU_BF16_AUTO if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
+    if device.type != "cpu":
+        return "fp32"
+    from . import onnx_runtime
+
+    if onnx_runtime.available():
+        return ONNX
+    return CPU_BF16_AUTO if cpu_has_native_bf16() else "fp32"
 
 
 MIXED = "bf16-mixed"
+ONNX = "onnx"  # fp32 on ONNX Runtime (model/onnx_runtime.py)
 # Which parts of BBNN run in fp32 under MIXED (the rest in bf16); chosen with bench/infer.py.
 FP32_PARTS = frozenset({"stem", "head"})
 
@@ -67,11 +76,12 @@ def mixed_forward(model: BBNN, x: torch.Tensor, device_type: str, dtype: torch.d
 
 
 class Predictor:
-    """Holds a model on a device. precision: 'auto', 'fp32', 'bf16', 'bf16-mixed' or 'fp16'.
+    """Holds a model on a device. precision: 'auto', 'fp32', 'bf16', 'bf16-mixed', 'onnx' or 'fp16'.
 
-    'auto' is fp16 on CUDA, CPU_BF16_AUTO on a CPU with native bf16 (faster, and it keeps the
-    genres and neighbours a user sees: see CPU_BF16_AUTO) and fp32 elsewhere (emulated bf16 is
-    slower). 'bf16-mixed' keeps the stem and head in fp32; `bf16_deviation` measures bf16's
+    'auto' is fp16 on CUDA; on the CPU, 'onnx' (fp32 on ONNX Runtime, the fastest with outputs
+    identical to torch's) when onnxruntime is installed, else CPU_BF16_AUTO on a CPU with native
+    bf16 (faster, and it keeps the genres and neighbours a user sees) and fp32 elsewhere (emulated
+    bf16 is slower). 'bf16-mixed' keeps the stem and head in fp32; `bf16_deviation` measures bf16's
     largest probability change for any model and input.
     """
 
@@ -84,6 +94,13 @@ class Predictor:
         if precision == "auto":
             precision = auto_precision(self.device)
         self.precision = precision
+        self._onnx = None
+        if precision == ONNX:
+            if self.device.type != "cpu":
+                raise ValueError("precision 'onnx' runs on the CPU only")
+            from .onnx_runtime import OnnxBBNN
+
+            self._onnx = OnnxBBNN(self.model, spec.n_frames, spec.n_mels)
         self.channels_last = self.device.type == "cpu"
         if self.channels_last:
             # channels_last is 2.5x faster on x86 CPUs (oneDNN); small batches keep caches warm
@@ -95,6 +112,8 @@ class Predictor:
         return self.frontend(x)
 
     def _forward(self, mels: torch.Tensor, precision: str) -> tuple[torch.Tensor, ...]:
+        if precision == ONNX:
+            return tuple(torch.from_numpy(a) for a in self._onnx(mels.numpy()))
         x = mels.unsqueeze(1)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

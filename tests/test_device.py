@@ -47,16 +47,23 @@ def test_bf16_modes_keep_the_fixture_genres(fold5, fixture_mels):
         assert out.probs.argmax(1).tolist() == fp32.probs.argmax(1).tolist()
         assert np.abs(out.embedding - fp32.embedding).max() < 0.05 * np.abs(fp32.embedding).max()
     assert 0 < Predictor(fold5, device="cpu", precision="bf16").bf16_deviation(fixture_mels) < 0.05
-    assert Predictor(fold5, device="cpu").precision == ("bf16" if cpu_has_native_bf16() else "fp32")
 
 
 def test_auto_precision_follows_the_device(monkeypatch):
     assert auto_precision(torch.device("cuda")) == "fp16"
+    from model import onnx_runtime
+
+    assert auto_precision(torch.device("cpu")) == ("onnx" if onnx_runtime.available() else auto_precision_without_onnx())
+    monkeypatch.setattr(onnx_runtime, "available", lambda: False)
     monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
     assert auto_precision(torch.device("cpu")) == inference.CPU_BF16_AUTO
     monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: False)
     assert auto_precision(torch.device("cpu")) == "fp32"
     assert auto_precision(torch.device("mps")) == "fp32"
+
+
+def auto_precision_without_onnx() -> str:
+    return inference.CPU_BF16_AUTO if cpu_has_native_bf16() else "fp32"
 
 
 def test_mixed_forward_is_the_network_when_every_part_stays_fp32():
@@ -71,3 +78,16 @@ def test_mixed_forward_is_the_network_when_every_part_stays_fp32():
     for a, b in zip(plain, mixed):
         torch.testing.assert_close(a, b)
     assert not torch.equal(low.embedding.float(), plain.embedding)  # bf16 really ran
+
+
+def test_onnx_runtime_gives_torch_fp32_results():
+    torch.manual_seed(1)
+    model = BBNN(10).eval()
+    mels = np.random.default_rng(0).normal(-30, 15, size=(3, 647, 128)).astype(np.float32)
+    fp32 = Predictor(model, device="cpu", precision="fp32").run_mels(mels)
+    onnx = Predictor(model, device="cpu", precision="onnx")
+    out = onnx.run_mels(mels)
+    np.testing.assert_allclose(out.probs, fp32.probs, atol=1e-5)
+    np.testing.assert_allclose(out.embedding, fp32.embedding, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out.dense, fp32.dense, rtol=1e-4, atol=1e-5)
+    assert Predictor(model, device="cpu").precision == "onnx"  # installed with the test extra: the CPU's auto
