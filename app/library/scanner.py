@@ -28,13 +28,14 @@ from .fspath import from_db
 from .scan import missing, plan as planning
 from .scan.ears import Ear, bbnn_ear, default_threads
 from .scan.infer import Batcher, TrackState
+from .scan.lock import ScanLock, ScanRunning, scan_running
 from .scan.plan import Plan
 from .scan.pool import Crashed, InlineReader, ReaderPool
 from .scan.progress import STAGES, Reporter, ScanProgress, ScanSummary
 from .scan.reader import Chunk, Done, Failed, Job, Meta
 from .scan.store import TrackWriter
 
-__all__ = ["scan", "ScanProgress", "ScanSummary", "STAGES"]
+__all__ = ["scan", "scan_running", "ScanProgress", "ScanRunning", "ScanSummary", "STAGES"]
 
 # OpenMP threads that spin while they wait fight the decode workers (and whatever else runs) for
 # the cores: with two cores busy elsewhere, 2 spinning inference threads ran at half the speed
@@ -65,15 +66,23 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
          device: str | None = None, precision: str = "auto", batch_windows: int | None = None) -> ScanSummary:
     """Scan folders (default: all the library's folders) with a model (default: the active one).
 
-    Raises LibraryError when the database cannot be written (locked, disk full), ModelStoreError
-    when the model is missing or its weights are damaged; everything committed before stays.
-    Returns a summary; `cancelled` is set when should_stop() said so or on Ctrl-C.
+    Raises LibraryError when the database cannot be written (locked, disk full), ScanRunning (a
+    LibraryError) when another scan of this library is running, ModelStoreError when the model
+    is missing or its weights are damaged; everything committed before stays. Returns a summary;
+    `cancelled` is set when should_stop() said so or on Ctrl-C.
     """
     from app.home import model_store
 
+    ears: list[Ear] = [bbnn_ear(model_store(), model_name, device, precision, batch_windows)]
+    with ScanLock(library.path):
+        return _scan(library, folders, ears, policy, progress, should_stop, workers)
+
+
+def _scan(library: Library, folders: list[str | Path] | None, ears: list[Ear], policy: str | int,
+          progress: Callable[[ScanProgress], None] | None, should_stop: Callable[[], bool] | None,
+          workers: int | None) -> ScanSummary:
     t_start = time.perf_counter()
     summary = ScanSummary()
-    ears: list[Ear] = [bbnn_ear(model_store(), model_name, device, precision, batch_windows)]
     summary.model = ears[0].name
     with _db_errors(library):
         roots = _roots(library, folders, ears)

@@ -230,6 +230,12 @@ class MainWindow(QMainWindow):
             self.message.setText("Get a model first (Model tab).")
             return
         path = self.ctx.library.path
+        from app.library.scan.lock import scan_running
+
+        if not self.ctx.tasks.busy and scan_running(path):
+            self.message.setText("A scan of this library is already running (another window or "
+                                 "'cratedigger scan'); wait for it to finish.")
+            return
 
         def work(report, cancelled):
             from app.library.scanner import scan
