@@ -139,6 +139,10 @@ def _scan(args) -> int:
         print(json.dumps({"summary": summary.__dict__}), flush=True)
     else:
         print(line)
+    for move in summary.folder_moves:
+        print(f"{move['old']} is gone and {move['tracks']} of its tracks are in {move['new']}: if the folder "
+              f"was renamed or moved, run 'cratedigger folders move \"{move['old']}\" \"{move['new']}\"'",
+              file=sys.stderr)
     if summary.cancelled:
         print("stopped; run the same command again to continue where it left off", file=sys.stderr)
         return 130

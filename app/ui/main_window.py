@@ -317,6 +317,7 @@ class MainWindow(QMainWindow):
             text = (f"Scan {'stopped' if s.cancelled else 'done'}: {s.analysed} analysed, {s.skipped} unchanged, "
                     f"{s.errors} errors, {s.missing} missing")
             self.message.setText(text)
+            self._offer_folder_moves(s.folder_moves)
             self.ctx.library_changed.emit()
             self.map_view.reload()
         elif name == "map":
@@ -326,6 +327,15 @@ class MainWindow(QMainWindow):
         elif name == "fetch":
             self.message.setText(f"{result.name} is ready")
             self.ctx.model_changed.emit()
+
+    def _offer_folder_moves(self, moves: list[dict]) -> None:
+        """A library folder that is gone, whose tracks turned up in a scanned folder: move it?"""
+        for move in moves:
+            answer = QMessageBox.question(
+                self, "Cratedigger", f"{move['old']} is no longer there, and {move['tracks']} of its tracks are in "
+                f"{move['new']}.\n\nWas the folder renamed or moved? Move it in the library (analyses are kept)?")
+            if answer == QMessageBox.StandardButton.Yes:
+                self.ctx.library.move_folder(move["old"], move["new"])
 
     def _on_failed(self, name: str, message: str) -> None:
         self._finish_task()
