@@ -11,43 +11,13 @@ mel cache and `predict` all take their network input from it, a chunk of windows
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
 from typing import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class MelSpec:
-    """Everything that determines the network input; stored in every model manifest."""
-
-    sample_rate: int = 22050
-    n_fft: int = 2048
-    hop_length: int = 1024
-    n_mels: int = 128
-    clip_samples: int = 661_794
-    top_db: float = 80.0
-    amin: float = 1e-10
-    # SPEC.md (the authors' librosa) pads the STFT by reflection; librosa >= 0.10 pads with zeros.
-    # Only the first and last frame differ.
-    pad_mode: str = "reflect"
-
-    @property
-    def n_frames(self) -> int:
-        return 1 + self.clip_samples // self.hop_length
-
-    @property
-    def clip_seconds(self) -> float:
-        return self.clip_samples / self.sample_rate
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MelSpec":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+from .melspec import MelSpec
 
 
 def fit_length(samples: np.ndarray, length: int) -> np.ndarray:

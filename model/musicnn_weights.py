@@ -15,10 +15,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
-from .musicnn import MSD_LABELS, MUSICNN_LICENSE, musicnn_from_state, state_dict_from_tf, tf_variable_names
 from .tf_checkpoint import Checkpoint, CheckpointError
+
+if TYPE_CHECKING:  # torch loads only when a checkpoint is read: the model store's reads stay light
+    import torch
 
 NAME = "musicnn-msd"
 WHEEL_FILE = "musicnn-0.1.0-py3-none-any.whl"
@@ -118,6 +120,8 @@ def _read_wheel(path: Path) -> MusicnnWeights:
 
 def _read_checkpoint(folder: Path) -> MusicnnWeights:
     """The checkpoint's files are named '.index' etc.: its prefix is the folder itself plus a separator."""
+    from .musicnn import MSD_LABELS, MUSICNN_LICENSE, musicnn_from_state, state_dict_from_tf, tf_variable_names
+
     try:
         tensors = Checkpoint(f"{folder}{os.sep}").read_all(tf_variable_names())
     except CheckpointError as e:

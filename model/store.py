@@ -11,7 +11,9 @@ Layout under the store's folder (the data home's `models/`):
     <name>.LICENSE.txt   the weights' licence notice, where they carry one (MusiCNN: ISC)
     active               the active BBNN model's name
 Weights are never read with pickle. Every write goes to a temporary file renamed into place, so
-a failed import leaves the store, and the active model, as they were.
+a failed import leaves the store, and the active model, as they were. Reading manifests and the
+active name needs no torch (read-only commands stay fast): torch, safetensors' torch half and the
+networks are imported by the functions that move weights.
 
 Identity: `weights_sha256` is the sha256 of the tensors alone (their safetensors serialisation
 without metadata), so the same network imported twice has the same digest while any damaged
@@ -32,16 +34,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save, save_file
+from typing import TYPE_CHECKING
 
 from . import authors_weights, musicnn_weights
-from .bbnn import BBNN
 from .download import DownloadError, ProgressFn, download, sha256_of
-from .keras_import import KerasImportError, read_keras_bbnn
-from .mel import MelSpec
-from .musicnn import MusiCNN, MusicnnSpec, musicnn_from_state
+from .melspec import MelSpec
+
+if TYPE_CHECKING:  # torch and the networks load only where weights move (see the module's note)
+    import torch
+
+    from .bbnn import BBNN
+    from .musicnn import MusiCNN, MusicnnSpec
 
 FORMAT = "cratedigger-bbnn/1"
 MUSICNN_FORMAT = "cratedigger-musicnn/1"
@@ -81,6 +84,8 @@ class Manifest:
 
     @property
     def musicnn_spec(self) -> MusicnnSpec:
+        from .musicnn import MusicnnSpec
+
         return MusicnnSpec.from_dict(self.input)
 
     def to_json(self) -> str:
@@ -92,6 +97,8 @@ class Manifest:
 
 
 def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    from safetensors.torch import save
+
     """sha256 of the tensors alone: the safetensors serialisation without metadata."""
     import hashlib
 
@@ -186,6 +193,9 @@ class ModelStore:
     def _state(self, name: str, manifest: Manifest) -> dict[str, torch.Tensor]:
         """The weights, verified against the manifest's weights_sha256 (recorded once for a
         manifest from before digests)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
         try:
             state = load_file(str(self.root / f"{name}.safetensors"))
         except (SafetensorError, OSError, ValueError) as e:
@@ -217,6 +227,8 @@ class ModelStore:
         metadata = {"cratedigger_manifest": manifest.to_json()}
         if license_text:
             metadata["license"] = license_text
+        from safetensors.torch import save_file
+
         try:
             save_file(state, str(tmp), metadata=metadata)
             os.replace(tmp, weights)
@@ -275,6 +287,8 @@ class ModelStore:
         with open(path, "rb") as f:
             magic = f.read(8)
         if magic == b"\x89HDF\r\n\x1a\n":
+            from .keras_import import KerasImportError, read_keras_bbnn
+
             try:
                 model, classes = read_keras_bbnn(path)
             except KerasImportError as e:
@@ -315,6 +329,8 @@ class ModelStore:
             raise ModelStoreError(str(e)) from None
         except OSError as e:
             raise ModelStoreError(f"cannot read {path}: {e.strerror or e}") from None
+        from .musicnn import MusicnnSpec
+
         pinned = digest == musicnn_weights.WHEEL_SHA256
         manifest = Manifest(
             name=musicnn_weights.NAME, kind=KIND_MUSICNN, classes=weights.labels, format=MUSICNN_FORMAT,
@@ -361,6 +377,8 @@ def _name_from(path: Path) -> str:
 
 
 def _model_from_state(state: dict[str, torch.Tensor], n_classes: int, label: str) -> BBNN:
+    from .bbnn import BBNN
+
     model = BBNN(n_classes)
     try:
         model.load_state_dict(state, strict=True)
@@ -370,6 +388,8 @@ def _model_from_state(state: dict[str, torch.Tensor], n_classes: int, label: str
 
 
 def _musicnn_from_state(state: dict[str, torch.Tensor], n_classes: int, label: str) -> MusiCNN:
+    from .musicnn import musicnn_from_state
+
     try:
         return musicnn_from_state(state, n_classes)
     except (RuntimeError, KeyError) as e:
@@ -377,7 +397,8 @@ def _musicnn_from_state(state: dict[str, torch.Tensor], n_classes: int, label: s
 
 
 def _read_checkpoint(path: Path) -> tuple[BBNN | MusiCNN, Manifest, str | None]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
 
     try:
         with safe_open(str(path), framework="pt") as f:

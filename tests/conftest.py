@@ -15,6 +15,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+def pytest_configure(config) -> None:
+    # UMAP's compiled code, kept between tests and runs (the app keeps it in the data home, which
+    # every test gets fresh); a folder the user chose wins.
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(config.cache.mkdir("numba")))
+
+
 @pytest.fixture(autouse=True)
 def home(tmp_path_factory, monkeypatch) -> Path:
     """A fresh CRATEDIGGER_HOME per test."""

@@ -2,11 +2,13 @@
 
 A fit brings the chosen representation (the library's default, see vectors.py) to unit rows
 with a basis fitted on the library (standardisation, principal components; kept with the fit so
-later tracks land in the same space), reduces it with UMAP to 2-D for the map and to 10-D for clustering (both from one shared nearest-neighbour
-graph), and clusters the 10-D points with scikit-learn's HDBSCAN (noise points join their
-nearest cluster) or KMeans with a chosen k. Every cluster is named from its dominant predicted
-genres, its most common artist and its most common tag genre. Results go to the map_points,
-clusters and map_fits tables. Seeded: the same library gives the same map.
+later tracks land in the same space), reduces it with UMAP to 2-D for the map and to 10-D for
+clustering (exact neighbours below 4,096 tracks, one shared approximate nearest-neighbour graph
+above; UMAP's compiled code is cached on disk, see compiled.py), and clusters the 10-D points
+with scikit-learn's HDBSCAN (noise points join their nearest cluster) or KMeans with a chosen k.
+Every cluster is named from its dominant predicted genres, its most common artist and its most
+common tag genre. Results go to the map_points, clusters and map_fits tables. Seeded: the same
+library gives the same map.
 
 Tracks analysed after a fit are placed with the fitted reducers' `transform` and the nearest
 cluster centre, without refitting, as long as they are fewer than a fifth of the fitted ones;
@@ -29,6 +31,10 @@ from .vectors import DEFAULT_KIND, fit_basis, stored_parts
 SEED = 42
 CLUSTER_DIMS = 10
 REFIT_FRACTION = 0.2
+# Below this many tracks UMAP computes exact neighbours from all distances (its own threshold),
+# which compiles nothing per fit; above it, pynndescent's approximate graph, whose numba code
+# cannot be cached on disk, is built once and shared by both fits.
+EXACT_NEIGHBOURS = 4096
 Progress = Callable[[str, float], None]
 
 
@@ -38,22 +44,31 @@ class MapCancelled(Exception):
 
 def reduce(x: np.ndarray, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, tuple]:
     """(2-D map coordinates, 10-D clustering space, fitted reducers)."""
-    import umap
-    from umap.umap_ import nearest_neighbors
+    import warnings
+
+    from numba.core.errors import NumbaWarning
+
+    from .compiled import load_umap
 
     n = len(x)
     if n < 6:  # too few for UMAP: a line is an honest map of a handful of tracks
         coords = np.stack([np.arange(n, dtype=np.float32), np.zeros(n, np.float32)], axis=1)
         return coords, x, (None, None)
+    umap = load_umap()
     k = min(15, n - 1)
-    knn = nearest_neighbors(x, k, "cosine", {}, False, np.random.RandomState(seed))
-    common = dict(n_neighbors=k, metric="cosine", random_state=seed, n_jobs=1, precomputed_knn=knn, low_memory=True)
+    common = dict(n_neighbors=k, metric="cosine", random_state=seed, n_jobs=1, low_memory=True)
     epochs = 200 if n <= 10_000 else 120
-    layout = umap.UMAP(n_components=2, min_dist=0.1, n_epochs=epochs, **common)
-    coords = layout.fit_transform(x)
-    dims = min(CLUSTER_DIMS, n - 2)
-    space_model = umap.UMAP(n_components=dims, min_dist=0.0, n_epochs=epochs // 2, **common)
-    space = space_model.fit_transform(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaWarning)  # "cannot cache": those functions compile every time
+        if n >= EXACT_NEIGHBOURS:  # one approximate nearest-neighbour graph shared by both fits
+            from umap.umap_ import nearest_neighbors
+
+            common["precomputed_knn"] = nearest_neighbors(x, k, "cosine", {}, False, np.random.RandomState(seed))
+        layout = umap.UMAP(n_components=2, min_dist=0.1, n_epochs=epochs, **common)
+        coords = layout.fit_transform(x)
+        dims = min(CLUSTER_DIMS, n - 2)
+        space_model = umap.UMAP(n_components=dims, min_dist=0.0, n_epochs=epochs // 2, **common)
+        space = space_model.fit_transform(x)
     return coords.astype(np.float32), space.astype(np.float32), (layout, space_model)
 
 
@@ -133,6 +148,18 @@ def fitted_setup(library, model: str) -> tuple[str, int | None] | None:
     return row[0], k
 
 
+def _fitted_as(library, model: str) -> tuple[str, str, int | None] | None:
+    """(representation, method, k) of the model's current map fit, None before the first."""
+    row = library.db.execute("SELECT method, params FROM map_fits WHERE model = ?", [model]).fetchone()
+    if row is None:
+        return None
+    try:
+        params = json.loads(row[1] or "{}")
+    except ValueError:
+        return None
+    return params.get("kind"), row[0], params.get("k")
+
+
 def build_map(library, model: str | None = None, refit: bool = False, method: str | None = None,
               k: int | None = None, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
               kind: str = DEFAULT_KIND) -> dict:
@@ -142,8 +169,6 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     numbers a user has seen keep meaning the same clusters; "kmeans" with no k reuses the fit's k
     (8 when there is none).
     """
-    import joblib
-
     model = library._model(model)
     if not model:
         raise ValueError("no active model")
@@ -166,13 +191,6 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     ids, parts = stored_parts(library, model, kind)
     if not len(ids):
         return {"model": model, "tracks": 0, "clusters": 0, "placed": 0, "refit": False, "seconds": 0.0}
-    fit_path = _fit_file(library, model)
-    fit = None
-    if not refit and fit_path.exists():
-        try:
-            fit = joblib.load(fit_path)
-        except Exception:
-            fit = None
     mapped = {r[0] for r in library.db.execute("SELECT track_id FROM map_points WHERE model = ?", [model])}
     gone = mapped - set(ids.tolist())
     if gone:  # tracks removed from the library leave the map without a refit
@@ -181,8 +199,21 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
                                         [(model, int(i)) for i in gone])
         mapped -= gone
     new = np.array([i not in mapped for i in ids])
-    same_setup = fit is not None and "basis" in fit and fit.get("kind") == kind and fit.get("method") == method and fit.get("k") == k
-    incremental = same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) \
+    # an unchanged map is answered from the database: the fitted reducers (and UMAP with them)
+    # are loaded only to place new tracks
+    unchanged = not refit and not new.any() and bool(mapped) and _fitted_as(library, model) == (kind, method, k)
+    fit_path = _fit_file(library, model)
+    fit = None
+    if not refit and not unchanged and new.any() and fit_path.exists():
+        import joblib
+
+        try:
+            fit = joblib.load(fit_path)
+        except Exception:
+            fit = None
+    same_setup = unchanged or (fit is not None and "basis" in fit and fit.get("kind") == kind
+                               and fit.get("method") == method and fit.get("k") == k)
+    incremental = fit is not None and same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) \
         and len(mapped) > 0
     if same_setup and not new.any():
         if gone:
@@ -191,8 +222,8 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
             meta = {r[0]: (r[1], r[2]) for r in library.db.execute("SELECT id, artist, tag_genre FROM tracks")}
             _store_clusters(library, model, np.array([labels_now[int(i)] for i in ids]), ids, probs_ids, probs,
                             library.classes(model), meta)
-        return {"model": model, "tracks": len(ids), "clusters": len(fit["centres"]), "placed": 0, "refit": False,
-                "seconds": time.perf_counter() - t0}
+        return {"model": model, "tracks": len(ids), "clusters": len(clusters(library, model)), "placed": 0,
+                "refit": False, "seconds": time.perf_counter() - t0}
     probs_ids, probs = library.embeddings(model, "probs")
     classes = library.classes(model)
     meta = {r[0]: (r[1], r[2]) for r in library.db.execute("SELECT id, artist, tag_genre FROM tracks")}
@@ -231,6 +262,8 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
         library.db.execute("INSERT OR REPLACE INTO map_fits(model, method, params, n_tracks, fitted_at) VALUES (?, ?, ?, ?, ?)",
                            [model, method, json.dumps({"k": k, "kind": kind, "seed": SEED}), len(ids), time.time()])
     _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta)
+    import joblib
+
     try:
         joblib.dump({"kind": kind, "method": method, "k": k, "basis": basis, "layout": layout,
                      "space_model": space_model, "centres": centres}, fit_path)

@@ -75,7 +75,9 @@ def similar(library, seeds: list[int], n: int = 20, model: str | None = None, ex
     if not len(index.ids):
         return []
     seed_rows = index.rows(seeds)
-    meta = _metadata(library, model, index)
+    # every track's artist, album, genre and cluster are read only when a filter needs them
+    meta = _metadata(library, model, index) if (exclude_artist or exclude_album or genres or clusters
+                                                 or diversity > 0) else None
     allowed = np.ones(len(index.ids), bool)
     for field, wanted in (("artist", exclude_artist), ("album", exclude_album)):
         if wanted:
@@ -86,13 +88,14 @@ def similar(library, seeds: list[int], n: int = 20, model: str | None = None, ex
         allowed &= np.isin(np.asarray(meta["genre"], dtype=object), list(genres))
     if clusters:
         allowed &= np.isin(meta["cluster_code"], list(clusters))
-    ranked = rank(index.matrix, seed_rows, n + GHOST_MARGIN, allowed, diversity, meta["artist"])
+    ranked = rank(index.matrix, seed_rows, n + GHOST_MARGIN, allowed, diversity, meta["artist"] if meta else None)
     rows = library.tracks(int(index.ids[r]) for r, _ in ranked)
     out = []
     for r, score in _one_per_audio(library, seeds, ranked, rows, index.ids)[:n]:
         track = rows[int(index.ids[r])]
+        genre = meta["genre"][r] if meta else (library.analysis(track["id"], model) or {}).get("top_genre")
         out.append({"id": track["id"], "path": track["path"], "score": round(score, 4), "artist": track["artist"],
-                    "title": track["title"], "album": track["album"], "genre": meta["genre"][r],
+                    "title": track["title"], "album": track["album"], "genre": genre,
                     "duration": track["duration"]})
     return out
 

@@ -13,13 +13,17 @@ unit variance: the ReLU features are all positive, so raw cosines are all close 
 on its principal components where the representation says so, and L2-normalised; the blocks are
 concatenated and each row scaled to unit length, so a dot product is a cosine similarity. The
 map keeps its basis with its fit, so tracks added later are placed in the same space. The cache
-is keyed by the database's data_version, so it follows every change of the analyses.
+(in memory, and on disk under the data home's cache/vectors so that a new process need not fit
+again) is keyed by the database's data_version, so it follows every change of the analyses.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -84,6 +88,30 @@ class Basis:
         return unit_rows(x).astype(np.float32)
 
 
+def principal_axes(x: np.ndarray, k: int) -> np.ndarray:
+    """The k leading principal axes of x's rows, (k, D), as scikit-learn's PCA.components_.
+
+    Centred; from the covariance matrix's eigenvectors when there are many more rows than
+    columns (cheaper), from the SVD otherwise. Signs follow scikit-learn: each axis's largest
+    coordinate (in absolute value) is positive, so the result is deterministic.
+    """
+    from threadpoolctl import threadpool_limits
+
+    x = np.asarray(x)
+    x = x - x.mean(axis=0)
+    n, d = x.shape
+    gram = (x.T @ x).astype(np.float64) if n >= 10 * d else None
+    # one BLAS thread: OpenBLAS's threads make these small decompositions 100x slower on a busy machine
+    with threadpool_limits(1, user_api="blas"):
+        if gram is not None:
+            values, vectors = np.linalg.eigh(gram)
+            axes = vectors[:, np.argsort(values)[::-1][:k]].T
+        else:
+            axes = np.linalg.svd(x, full_matrices=False)[2][:k]
+    signs = np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])
+    return axes * np.where(signs == 0, 1.0, signs)[:, None]
+
+
 def fit_basis(kind: str, parts: list[np.ndarray]) -> Basis:
     """Standardisation (and principal components) of every block, from these tracks."""
     blocks = []
@@ -96,10 +124,7 @@ def fit_basis(kind: str, parts: list[np.ndarray]) -> Basis:
         components = None
         k = min(n_components or 0, len(raw) - 1, raw.shape[1])
         if n_components and k >= 1:
-            from sklearn.decomposition import PCA
-
-            pca = PCA(n_components=k, random_state=0).fit((raw - mean) / std)
-            components = pca.components_.T.astype(np.float32)
+            components = principal_axes((raw - mean) / std, k).T.astype(np.float32)
         blocks.append(Block(mean.astype(np.float32), std.astype(np.float32), components))
     return Basis(kind, blocks)
 
@@ -151,15 +176,59 @@ _lock = threading.Lock()
 
 
 def vector_index(library, model: str, kind: str = DEFAULT_KIND) -> VectorIndex:
-    """The normalised matrix of a representation, rebuilt only when the analyses changed."""
+    """The normalised matrix of a representation, rebuilt only when the analyses changed.
+
+    Kept in memory and on disk (the data home's cache/vectors), so a command in a new process
+    answers from the saved matrix instead of reading and fitting every track again.
+    """
     version = library.data_version()
     key = (str(library.path), model, kind)
     with _lock:
         cached = _cache.get(key)
         if cached is not None and cached.version == version:
             return cached
-    ids, matrix, _ = features(library, model, kind)
-    index = VectorIndex(ids, matrix, version)
+    stamp = _library_stamp(library)
+    saved = _saved_path(library, model, kind)
+    index = _load_saved(saved, version, stamp)
+    if index is None:
+        ids, matrix, _ = features(library, model, kind)
+        index = VectorIndex(ids, matrix, version)
+        _save(saved, index, stamp)
     with _lock:
         _cache[key] = index
     return index
+
+
+def _library_stamp(library) -> int:
+    """Tells a database file from another one at the same path (a deleted and rebuilt library)."""
+    try:
+        return os.stat(library.path).st_ino
+    except (OSError, TypeError):
+        return 0
+
+
+def _saved_path(library, model: str, kind: str) -> Path:
+    from app.home import cache_dir
+
+    key = hashlib.sha1(f"{os.path.abspath(str(library.path))}\0{model}\0{kind}".encode()).hexdigest()[:20]
+    return cache_dir() / "vectors" / f"{key}.npz"
+
+
+def _load_saved(path: Path, version: int, stamp: int) -> VectorIndex | None:
+    try:
+        with np.load(path) as saved:
+            if int(saved["version"]) != version or int(saved["stamp"]) != stamp:
+                return None
+            return VectorIndex(saved["ids"], saved["matrix"], version)
+    except (OSError, ValueError, KeyError, EOFError):  # absent, damaged or from another layout: rebuild
+        return None
+
+
+def _save(path: Path, index: VectorIndex, stamp: int) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, ids=index.ids, matrix=index.matrix, version=index.version, stamp=stamp)
+        os.replace(tmp, path)
+    except OSError:  # a full or read-only data home: the next command fits again
+        tmp.unlink(missing_ok=True)

@@ -110,16 +110,26 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.cancel)
 
     def _training_tab(self) -> QWidget | None:
-        try:
-            from .training_tab import TrainingTab
-        except ImportError:
+        """The Training tab, built the first time it is shown (it imports torch and scikit-learn)."""
+        import importlib.util
+
+        from .lazy_tab import LazyTab
+
+        if importlib.util.find_spec("app.ui.training_tab") is None:
             return None
-        tab = TrainingTab()
-        for name in ("model_activated", "model_changed"):  # "Use this model" in the tab
-            signal = getattr(tab, name, None)
-            if signal is not None:
-                signal.connect(lambda *_: (self.ctx.model_changed.emit(), self.model_view.offer_reanalysis()))
-        return tab
+
+        def build() -> QWidget:
+            from .training_tab import TrainingTab
+
+            return TrainingTab()
+
+        def wire(tab: QWidget) -> None:
+            for name in ("model_activated", "model_changed"):  # "Use this model" in the tab
+                signal = getattr(tab, name, None)
+                if signal is not None:
+                    signal.connect(lambda *_: (self.ctx.model_changed.emit(), self.model_view.offer_reanalysis()))
+
+        return LazyTab(build, wire)
 
     def _wire(self) -> None:
         c = self.ctx
