@@ -6,6 +6,7 @@ The platform's user data dir by default (platformdirs), `CRATEDIGGER_HOME` when 
     runs/            training runs
     cache/           mel caches and other derived data
     logs/            log files
+    settings.ini     the app's settings (Qt's INI format; the scan reads [analysis] musicnn too)
 """
 
 from __future__ import annotations
@@ -50,6 +51,22 @@ def logs_dir() -> Path:
     d = data_home() / "logs"
     d.mkdir(exist_ok=True)
     return d
+
+
+def settings_path() -> Path:
+    return data_home() / "settings.ini"
+
+
+def musicnn_enabled() -> bool:
+    """Whether scans also hear tracks with MusiCNN: the Model view's switch ([analysis] musicnn), on by default."""
+    import configparser
+
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(settings_path(), encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return True
+    return parser.get("analysis", "musicnn", fallback="true").strip().lower() != "false"
 
 
 def model_store():

@@ -1,6 +1,7 @@
 """Benchmark: scanning a library end to end.
 
-    python bench/scan.py [--tracks 40] [--minutes 4] [--workers N]      # speed, stages, RSS, rescan
+    python bench/scan.py [--tracks 40] [--minutes 4] [--workers N] [--music DIR]  # speed, stages, RSS, rescan
+                                                                         # (BBNN alone, then BBNN + MusiCNN)
     python bench/scan.py --long-hours 3 [--windows all]                  # one long FLAC: peak RSS
     python bench/scan.py --rescan-10k                                    # unchanged 10k-track rescan
     python bench/scan.py --sweep [--music DIR]                           # windows vs agreement
@@ -50,7 +51,7 @@ def make_library(folder: Path, n: int, minutes: float) -> Path:
     return folder
 
 
-def fresh_home(model_file: Path) -> Path:
+def fresh_home(model_file: Path, musicnn_wheel: Path | None = None) -> Path:
     home = Path(tempfile.mkdtemp(prefix="cratedigger-bench-"))
     os.environ["CRATEDIGGER_HOME"] = str(home)
     from app.home import model_store
@@ -67,11 +68,82 @@ def fresh_home(model_file: Path) -> Path:
         torch.manual_seed(0)
         model_store().save(BBNN(10), Manifest(name="random-bbnn", classes=list(GTZAN_CLASSES), source="bench"),
                            activate=True)
+    if musicnn_wheel is not None:
+        model_store().import_file(musicnn_wheel)
     return home
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the scan's readers), user + system."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def peak_rss_mb() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
+def run_scan(folder: Path, policy="default", workers=None, models=None):
+    from app.library.db import Library
+    from app.library.scanner import scan
+
+    lib = Library()
+    try:
+        return scan(lib, [folder], policy=policy, workers=workers, models=models), lib
+    finally:
+        pass
+
+
+def timed_first_scan(folder: Path, args, model_file: Path, models: list[str]):
+    """A first scan of `folder` in a fresh data home: (summary, wall seconds, CPU seconds)."""
+    fresh_home(model_file, args.musicnn_wheel if "musicnn" in models else None)
+    cpu, wall = cpu_seconds(), time.perf_counter()
+    summary, _ = run_scan(folder, workers=args.workers, models=models)
+    return summary, time.perf_counter() - wall, cpu_seconds() - cpu
+
+
+def compare_musicnn(folder: Path, args, model_file: Path):
+    """First scans with BBNN alone, BBNN + MusiCNN, and BBNN alone again (load drift), same folder, same run."""
+    runs = {}
+    for label, models in (("bbnn", ["bbnn"]), ("both", ["bbnn", "musicnn"]), ("bbnn again", ["bbnn"])):
+        runs[label] = timed_first_scan(folder, args, model_file, models)
+        s, wall, cpu = runs[label]
+        print(f"first scan, {label:<10}: {s.analysed} tracks in {wall:6.1f} s wall ({s.analysed / wall:.2f} tracks/s), "
+              f"{cpu:6.1f} CPU-s ({cpu / max(s.analysed, 1):.2f} CPU-s/track); inference {s.stage_seconds['inference']:.1f} s")
+    base_wall = (runs["bbnn"][1] + runs["bbnn again"][1]) / 2
+    base_cpu = (runs["bbnn"][2] + runs["bbnn again"][2]) / 2
+    print(f"cost of BBNN + MusiCNN vs BBNN alone: {runs['both'][1] / base_wall:.2f}x wall, "
+          f"{runs['both'][2] / base_cpu:.2f}x CPU time (target <= 2x)")
+    return runs["both"][0]
+
+
+def bench_speed(args, model_file: Path) -> None:
+    folder = Path(args.music) if args.music else make_library(
+        REPO / "bench" / "out" / f"lib-{args.tracks}x{args.minutes:g}min", args.tracks, args.minutes)
+    if args.musicnn_wheel and args.musicnn_wheel.exists():
+        summary = compare_musicnn(folder, args, model_file)
+    else:
+        print(f"no MusiCNN wheel at {args.musicnn_wheel}: BBNN alone")
+        fresh_home(model_file)
+        summary, _ = run_scan(folder, workers=args.workers, models=["bbnn"])
+    own, children = peak_rss_mb()
+    print(f"\nfirst scan ({summary.model}): {summary.analysed} tracks of {args.minutes:g} min, {summary.windows} windows, "
+          f"{summary.errors} errors in {summary.seconds:.1f} s = {summary.analysed / summary.seconds:.2f} tracks/s")
+    print("time per stage (summed over processes; decode and mel run in parallel with inference):")
+    for stage, seconds in summary.stage_seconds.items():
+        print(f"  {stage:<10} {seconds:7.2f} s  {1000 * seconds / max(summary.analysed, 1):7.1f} ms/track")
+    print(f"peak RSS (over every scan above): main {own:.0f} MB, largest worker {children:.0f} MB, "
+          f"together {own + children:.0f} MB (target < 1.5 GB)")
+    t = time.perf_counter()
+    again, _ = run_scan(folder, workers=args.workers, models=summary.models)
+    print(f"second scan of the unchanged library: {time.perf_counter() - t:.2f} s "
+          f"({again.skipped} unchanged, {again.analysed} analysed)")
+
+
 def make_long_flac(path: Path, hours: float, rate: int = 44100) -> Path:
-    """A stereo FLAC `hours` long, written a minute at a time (textures change every 20-60 s)."""
+    """A stereo FLAC `hours` long, written a minute at a time (textures change every minute)."""
     import soundfile
 
     from audio_factory import synth
@@ -93,7 +165,8 @@ def make_long_flac(path: Path, hours: float, rate: int = 44100) -> Path:
 
 
 def bench_long(args, model_file: Path) -> None:
-    """One long FLAC through the whole scan: time and peak memory."""
+    """One long FLAC through the whole scan (BBNN): time and peak memory. Run it once more when
+    the FLAC was generated in the same run, so generating it does not count."""
     path = make_long_flac(REPO / "bench" / "out" / f"long-{args.long_hours:g}h.flac", args.long_hours)
     folder = path.parent / f"long-{args.long_hours:g}h"
     folder.mkdir(exist_ok=True)
@@ -101,54 +174,11 @@ def bench_long(args, model_file: Path) -> None:
     if not link.exists():
         os.symlink(path, link)
     fresh_home(model_file)
-    summary, _ = run_scan(folder, policy=args.windows, workers=args.workers)
+    summary, _ = run_scan(folder, policy=args.windows, workers=args.workers, models=["bbnn"])
     own, children = peak_rss_mb()
     print(f"{args.long_hours:g}-hour FLAC, --windows {args.windows}: {summary.windows} windows, "
           f"{summary.errors} errors in {summary.seconds:.1f} s")
-    print(f"peak RSS: main {own:.0f} MB, largest worker {children:.0f} MB")
-
-
-def peak_rss_mb() -> tuple[float, float]:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return own, children
-
-
-def cpu_seconds() -> tuple[float, float]:
-    """CPU time (user + system) of this process and of its reaped children: on a shared machine a
-    fairer measure of the work done than wall time."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
-
-
-def run_scan(folder: Path, policy="default", workers=None):
-    from app.library.db import Library
-    from app.library.scanner import scan
-
-    lib = Library()
-    try:
-        return scan(lib, [folder], policy=policy, workers=workers), lib
-    finally:
-        pass
-
-
-def bench_speed(args, model_file: Path) -> None:
-    folder = make_library(REPO / "bench" / "out" / f"lib-{args.tracks}x{args.minutes:g}min", args.tracks, args.minutes)
-    fresh_home(model_file)
-    summary, lib = run_scan(folder, workers=args.workers)
-    own, children = peak_rss_mb()
-    print(f"\nfirst scan: {summary.analysed} tracks of {args.minutes:g} min, {summary.windows} windows, "
-          f"{summary.errors} errors in {summary.seconds:.1f} s = {summary.analysed / summary.seconds:.2f} tracks/s")
-    print("time per stage (summed over processes; decode and mel run in parallel with inference):")
-    for stage, seconds in summary.stage_seconds.items():
-        print(f"  {stage:<10} {seconds:7.2f} s  {1000 * seconds / max(summary.analysed, 1):7.1f} ms/track")
-    print(f"peak RSS: main {own:.0f} MB, largest worker {children:.0f} MB")
-    cpu_main, cpu_workers = cpu_seconds()
-    print(f"CPU time: main {cpu_main:.1f} s, workers {cpu_workers:.1f} s (includes generating the library if it was)")
-    t = time.perf_counter()
-    again, _ = run_scan(folder, workers=args.workers)
-    print(f"second scan of the unchanged library: {time.perf_counter() - t:.2f} s "
-          f"({again.skipped} unchanged, {again.analysed} analysed)")
+    print(f"peak RSS: main {own:.0f} MB, largest worker {children:.0f} MB, together {own + children:.0f} MB")
 
 
 def bench_rescan_10k(args, model_file: Path) -> None:
@@ -224,9 +254,11 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=4.0)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--model-file", type=Path, default=REPO.parent / "shared/bbnn/authors-weights/gtzan_fold5.hdf5")
+    ap.add_argument("--musicnn-wheel", type=Path, default=REPO.parent / "shared/musicnn/musicnn-0.1.0-py3-none-any.whl",
+                    help="the musicnn wheel (MusiCNN's weights) for the BBNN + MusiCNN first scan")
     ap.add_argument("--rescan-10k", action="store_true")
     ap.add_argument("--sweep", action="store_true")
-    ap.add_argument("--music", help="a folder of real music for --sweep")
+    ap.add_argument("--music", help="a folder of real music (speed and --sweep; default: generated tracks)")
     ap.add_argument("--long-hours", type=float, help="scan one generated FLAC this many hours long")
     ap.add_argument("--windows", default="all", help="window policy for --long-hours")
     args = ap.parse_args()

@@ -17,6 +17,7 @@ import numpy as np
 # kind -> "module:factory"; the factory takes the spec dict
 KINDS = {
     "bbnn-logmel": "model.frontend:_bbnn_logmel",
+    "musicnn-patches": "model.frontend:_musicnn_patches",
 }
 
 
@@ -31,6 +32,12 @@ def build(kind: str, spec: dict) -> FrontEnd:
         raise ValueError(f"unknown front end {kind!r}")
     module, factory = KINDS[kind].split(":")
     return getattr(importlib.import_module(module), factory)(spec)
+
+
+def _musicnn_patches(spec: dict) -> FrontEnd:
+    from .musicnn_inference import PatchFrontEnd
+
+    return PatchFrontEnd.from_dict(spec)
 
 
 def _bbnn_logmel(spec: dict) -> FrontEnd:

@@ -37,3 +37,30 @@ def grouped_library(groups: int = 4, per_group: int = 30, seed: int = 0, root: s
             lib.save_analysis(tid, _Manifest.name, [0.0, 60.0, 120.0], probs, emb, dense, 0.3)
             truth[tid] = g
     return lib, truth
+
+
+TAGGER_NAME = "test-tagger"
+TAGS = [f"tag{i}" for i in range(50)]
+
+
+class _TaggerManifest:
+    name = TAGGER_NAME
+    classes = TAGS
+    source = "test"
+    source_sha256 = None
+
+
+def add_tagger(lib: Library, groups: dict[int, int], seed: int = 1, skip: tuple[int, ...] = ()) -> None:
+    """A MusiCNN-like tagger analysis per track (200-d embedding clustered by `groups`: track id ->
+    group), stored under TAGGER_NAME, and the library told that this is its installed tagger."""
+    lib.ensure_model(_TaggerManifest)
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(max(groups.values()) + 1, 200)) * 3
+    for tid, g in groups.items():
+        if tid in skip:
+            continue
+        emb = centres[g] + 0.5 * rng.normal(size=(9, 200))
+        tags = np.full((9, len(TAGS)), 0.05)
+        tags[:, g] = 0.6
+        lib.save_analysis(tid, TAGGER_NAME, np.arange(9) * 3.0, tags, emb, rng.normal(size=(9, 200)), 0.1)
+    lib.tagger_key = lambda: TAGGER_NAME  # the model store would name its installed MusiCNN

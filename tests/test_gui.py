@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 
 from app.home import model_store
 from app.library.db import Library
-from app.library.mapping import build_map
+from app.library.map_process import build_map_in_worker
 from audio_factory import make_track
 from library_factory import MODEL_NAME, grouped_library
 
@@ -23,6 +23,7 @@ def window(qtbot):
     w = MainWindow()
     qtbot.addWidget(w)
     w.show()
+    qtbot.waitUntil(lambda: not w.ctx.jobs.pending(), timeout=10_000)  # the map's data arrives
     yield w
     w.close()
 
@@ -36,8 +37,9 @@ def grouped(monkeypatch):
 
     model_store().save(BBNN(len(CLASSES)), Manifest(name=MODEL_NAME, classes=CLASSES, source="test"), activate=True)
     lib, truth = grouped_library(groups=4, per_group=12)
-    build_map(lib, MODEL_NAME, method="kmeans", k=4)
     lib.close()
+    # in the app's map worker process, which stays warm (UMAP compiled) for the tests after
+    build_map_in_worker(lib.path, model=MODEL_NAME, method="kmeans", k=4)
     return truth
 
 
@@ -49,7 +51,8 @@ def test_library_table_shows_rows_and_filters(grouped, window, qtbot):
     assert "Song 2-3" in titles
     genre = model.data(model.index(0, 4))
     assert genre.split()[0] in {"blues", "classical", "country", "disco"} and genre.endswith("%")
-    assert model.data(model.index(0, 6)) == "analysed" and model.data(model.index(0, 5))
+    assert model.data(model.index(0, 7)) == "analysed" and model.data(model.index(0, 6))
+    assert model.data(model.index(0, 5)) == ""  # no MusiCNN: no tags
     qtbot.keyClicks(window.search, "G2-A1")
     qtbot.waitUntil(lambda: model.total == 4, timeout=3000)
     assert all(model.rows[r]["artist"] == "G2-A1" for r in range(model.rowCount()))
@@ -87,12 +90,15 @@ def test_map_click_selects_everywhere_and_rectangle_makes_a_playlist(grouped, wi
     assert track_id == int(spots[5].data())
     assert window.track_view.track_id == track_id
     assert window.library_view.selected_ids() == [track_id]
+    assert len(view.selected_mark.points()) == 1  # the clicked point stays marked
     exported = []
     monkeypatch.setattr(window, "_export", exported.append)
     view.playlist_requested.disconnect()
     view.playlist_requested.connect(window._export)
     x, y = view.points["x"], view.points["y"]
     view.select_rect(QRectF(QPointF(x.min() - 1, y.min() - 1), QPointF(x.max() + 1, y.max() + 1)))
+    assert view.panel.count.text() == "48 tracks selected"
+    view.panel.export.click()
     assert sorted(exported[0]) == sorted(view.points["ids"].tolist())
     view.colour_by.setCurrentIndex(1)
     assert view.legend.count() == 4
@@ -109,7 +115,8 @@ def test_more_like_this_fills_from_the_library(grouped, window, qtbot):
     assert all(grouped[t] == 1 for t in top)
     view.exclude_artist.setChecked(True)
     view.count.setValue(5)
-    view.refresh()
+    with qtbot.waitSignal(window.ctx.similar_ready, timeout=2000):
+        view.refresh()
     seed_artist = Library().track(seed)["artist"]
     assert view.table.rowCount() == 5 and all(r["artist"] != seed_artist for r in view.rows)
     other = next(i for i, g in grouped.items() if g == 3)
@@ -117,6 +124,8 @@ def test_more_like_this_fills_from_the_library(grouped, window, qtbot):
         view.walk_to(other, steps=4)
     assert view.rows[0]["id"] == seed and view.rows[-1]["id"] == other
     assert len(window.map_view.path_line.getData()[0]) == len(view.rows)
+    assert all(r["genre"] for r in view.rows) and view.playlist()[0] == seed
+    assert view.playlist().count(seed) == 1  # export and play do not repeat the seed
 
 
 def test_track_panel_shows_tags_genres_and_timeline(grouped, window):
@@ -127,6 +136,31 @@ def test_track_panel_shows_tags_genres_and_timeline(grouped, window):
     assert "Analysed by" in view.status.text()
     assert len(view.bars.listDataItems()) + len(view.bars.items()) > 0
     assert len(view.timeline.items()) >= 10
+    assert view.tag_bars.isHidden() and "model fetch musicnn" in view.tag_note.text()
+
+
+def test_track_panel_and_table_show_musicnn_tags(grouped, window):
+    from model.musicnn import MSD_LABELS, MusiCNN, MusicnnSpec
+    from model.store import KIND_MUSICNN, Manifest
+
+    manifest = model_store().save(MusiCNN(), Manifest(name="musicnn-msd", kind=KIND_MUSICNN, classes=MSD_LABELS,
+                                                      source="test", input=MusicnnSpec().to_dict()))
+    lib = Library()
+    lib.ensure_model(manifest)
+    track_id = next(iter(grouped))
+    taggram = np.full((4, 50), 0.01)
+    taggram[:, MSD_LABELS.index("chill")] = 0.8
+    taggram[:, MSD_LABELS.index("Mellow")] = 0.6
+    lib.save_analysis(track_id, "musicnn-msd", np.arange(4) * 3.0, taggram, np.zeros((4, 200)), np.zeros((4, 200)),
+                      0.1, classes=MSD_LABELS)
+    lib.close()
+    window.ctx.select([track_id])
+    view = window.track_view
+    assert not view.tag_bars.isHidden() and view.tag_note.isHidden()
+    assert view.tag_bars.getAxis("left")._tickLevels[0][-2:] == [(8, "Mellow"), (9, "chill")]
+    window.library_view.model.set_search("mellow")
+    assert window.library_view.model.total == 1
+    assert window.library_view.model.data(window.library_view.model.index(0, 5)).startswith("chill, Mellow")
 
 
 def _music(tmp_path, n=6, seconds=6.0):
@@ -149,6 +183,8 @@ def test_background_scan_reports_progress_and_finishes(random_model, window, qtb
     assert any(t == 4 for _, t, _ in seen)
     assert "4 analysed" in window.message.text()
     assert window.library_view.model.total == 4
+    assert window.ctx.tasks.name == "map"  # the map update follows as its own, cancellable task
+    qtbot.waitUntil(lambda: not window.ctx.tasks.busy, timeout=120_000)
     assert not window.progress.isVisible()
 
 
@@ -173,6 +209,10 @@ def test_scan_cancels_and_the_gui_never_blocks(random_model, window, qtbot, tmp_
         last[0] = time.perf_counter()
         gaps.clear()
         qtbot.wait(1500)
+        # the library fills while the scan runs: analysed tracks are there before it ends
+        model = window.library_view.model
+        qtbot.waitUntil(lambda: model.total >= 3 and any(r["status"] == "analysed" for r in model.rows), timeout=5000)
+        assert window.ctx.tasks.busy
         window.cancel.click()
     timer.stop()
     summary = done.args[1]
@@ -206,9 +246,11 @@ def test_first_run_fetches_the_model_then_scans(qtbot, tmp_path, authors_dir, mo
         with qtbot.waitSignal(w.ctx.tasks.done, timeout=60_000):
             w.welcome.fetch_requested.emit("gtzan", 5)
         assert model_store().active_name() == "bbnn-gtzan-fold5"
-        assert w.welcome.start.isEnabled() and "ready" in w.welcome.model_state.text()
+        assert w.welcome.step2.isEnabled() and "ready" in w.welcome.model_state.text()
+        assert w.welcome.folder.text() == "" and not w.welcome.start.isEnabled()  # nothing pre-filled
         folder = _music(tmp_path, n=2)
         w.welcome.folder.setText(str(folder))
+        assert w.welcome.start.isEnabled()
         with qtbot.waitSignal(w.ctx.tasks.done, timeout=120_000):
             w.welcome.start.click()
         assert w.stack.currentWidget() is w.tabs
@@ -222,6 +264,14 @@ def test_model_and_folders_views(gtzan_model, window, tmp_path):
     window.show_view("model")
     assert window.model_view.fields["name"].text() == "bbnn-gtzan-fold5"
     assert "96.0%" in window.model_view.fields["accuracy"].text()
+    from app.home import musicnn_enabled
+
+    view = window.model_view
+    assert "Not installed" in view.musicnn_status.text() and not view.musicnn_fetch.isHidden()
+    assert view.musicnn_on.isChecked() and musicnn_enabled()
+    view.musicnn_on.setChecked(False)
+    window.ctx.settings.sync()
+    assert not musicnn_enabled()  # the scan (GUI or CLI) reads the same switch
     bad = tmp_path / "music"
     bad.mkdir()
     (bad / "broken.mp3").write_bytes(b"\x00" * 1000)
@@ -244,3 +294,258 @@ def test_screenshot_command_writes_a_picture(random_model, tmp_path):
 
     image = QImage(str(out))
     assert image.width() >= 800 and image.height() >= 500
+
+
+def _fake_audio(monkeypatch, player):
+    started = []
+    monkeypatch.setattr(player, "_start", lambda path, start_seconds=0.0: started.append(path) or True)
+    return started
+
+
+def test_queue_previous_next_and_radio(grouped, window, qtbot, monkeypatch):
+    player = window.ctx.player
+    _fake_audio(monkeypatch, player)
+    ids = sorted(grouped)[:3]
+    window.ctx.play_ids_requested.emit(ids[:2])
+    assert player.queue == ids[:2] and player.current_id == ids[0]
+    window.ctx.queue_requested.emit([ids[2]])
+    assert player.queue == ids and window.player_bar.queue_button.text() == "Queue (3)"
+    player.next()
+    assert player.current_id == ids[1] and window.player_bar.title.text().endswith(f"Song 0-{1}")
+    player.previous()
+    assert player.current_id == ids[0]
+    assert window.queue_panel.list.count() == 3 and window.queue_panel.list.item(0).text().startswith("▶")
+    seed = next(i for i, g in grouped.items() if g == 2)
+    player.play_ids([seed])
+    window.player_bar.radio.setChecked(True)  # radio: the queue fills with more like what plays
+    qtbot.waitUntil(lambda: len(player.queue) >= 4, timeout=5000)
+    assert len(set(player.queue)) == len(player.queue)
+    assert all(grouped[t] == 2 for t in player.queue[1:4])
+    while player.index < len(player.queue) - 1:
+        player.next()
+    qtbot.waitUntil(lambda: len(player.queue) - player.index > 1, timeout=5000)  # and keeps it filled
+
+
+def test_failed_audio_says_so(window, monkeypatch, tmp_path):
+    from PySide6.QtGui import QDesktopServices
+
+    player = window.ctx.player
+    notices, playing = [], []
+    player.notice.connect(notices.append)
+    player.now_playing.connect(playing.append)
+    monkeypatch.setattr(player, "_player", None)
+    monkeypatch.setattr(player, "unavailable_reason", "no audio output device was found")
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: False))
+    track = Library().upsert_track(tmp_path / "a.ogg", title="A")
+    window.ctx.play_ids_requested.emit([track])
+    assert notices and notices[-1].startswith("Cannot play: no audio output device was found")
+    assert playing == [] and not window.message.text().startswith("Playing")
+
+
+def _scene_pos(view, x, y):
+    from PySide6.QtCore import QPoint
+
+    scene = view.plot.plotItem.vb.mapViewToScene(QPointF(float(x), float(y)))
+    p = view.plot.mapFromScene(scene)
+    return QPoint(p.x(), p.y())
+
+
+def test_lasso_selection_plays_and_queues(grouped, window, qtbot, monkeypatch):
+    from PySide6.QtTest import QTest
+
+    _fake_audio(monkeypatch, window.ctx.player)
+    window.show_view("map")
+    view = window.map_view
+    qtbot.wait(50)
+    pts = view.points
+    group = np.array([grouped[int(i)] == 1 for i in pts["ids"]])
+    cx, cy = pts["x"][group].mean(), pts["y"][group].mean()
+    radius = 1.15 * np.hypot(pts["x"][group] - cx, pts["y"][group] - cy).max()
+    assert np.hypot(pts["x"][~group] - cx, pts["y"][~group] - cy).min() > radius  # the groups are apart
+    view.modes.buttons()[1].click()  # lasso
+    assert view.plot.mode == "lasso"
+    circle = [(cx + radius * np.cos(a), cy + radius * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 24)]
+    viewport = view.plot.viewport()
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _scene_pos(view, *circle[0]))
+    for x, y in circle[1:]:
+        QTest.mouseMove(viewport, _scene_pos(view, x, y))
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _scene_pos(view, *circle[-1]))
+    expected = sorted(int(i) for i in pts["ids"][group])
+    assert sorted(view.selection) == expected
+    assert view.panel.count.text() == f"{len(expected)} tracks selected"
+    view.panel.queue.click()
+    assert sorted(window.ctx.player.queue) == expected
+    view.legend.itemClicked.emit(view.legend.item(0))  # a legend click selects the cluster
+    assert len(view.selection) == 12
+
+
+def test_sonic_path_with_destination_chooser(grouped, window, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QDialog
+
+    from app.ui import similar_view
+
+    seed = next(i for i, g in grouped.items() if g == 0)
+    dest = next(i for i, g in grouped.items() if g == 3)
+    dest_title = Library().track(dest)["title"]
+    with qtbot.waitSignal(window.ctx.similar_ready, timeout=2000):
+        window.more_like_this([seed])
+    seen = {}
+
+    def choose(dialog):
+        dialog.search.setText("no such song")
+        dialog._find()
+        seen["none"] = dialog.none.text()
+        dialog.search.setText(dest_title)
+        dialog._find()
+        dialog.steps.setValue(4)
+        dialog._accept()
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(similar_view.DestinationDialog, "exec", choose)
+    view = window.similar_view
+    with qtbot.waitSignal(window.ctx.path_ready, timeout=3000):
+        view.path_to.click()
+    assert "Nothing analysed matches" in seen["none"]
+    assert view.rows[0]["id"] == seed and view.rows[-1]["id"] == dest and len(view.rows) <= 6
+    assert view.playlist().count(seed) == 1 and view.table.horizontalHeaderItem(1).text() == "To destination"
+
+    def from_map(dialog):
+        dialog._from_map()
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(similar_view.DestinationDialog, "exec", from_map)
+    view.path_to.click()
+    assert window.tabs.currentWidget() is window.map_view
+    other = next(i for i, g in grouped.items() if g == 2)
+    spot = next(s for s in window.map_view.scatter.points() if int(s.data()) == other)
+    with qtbot.waitSignal(window.ctx.path_ready, timeout=3000):
+        window.map_view._clicked(window.map_view.scatter, [spot])
+    assert view.rows[-1]["id"] == other and window.tabs.currentWidget() is view
+
+
+def test_filters_clusters_and_genres_ignore_case(grouped, window, qtbot):
+    view = window.library_view
+    genre = view.filters["genre"]
+    genre.setCurrentIndex(genre.findData("classical"))
+    assert view.model.total == 12 and all(r["top_genre"] == "classical" for r in view.model.rows)
+    genre.setCurrentIndex(0)
+    assert view.model.total == 48
+    assert view.model.data(view.model.index(0, 8)).endswith(".mp3")  # the file name column
+    similar = window.similar_view
+    seed = next(i for i, g in grouped.items() if g == 1)
+    similar.genres.setText("CLASSICAL")
+    with qtbot.waitSignal(window.ctx.similar_ready, timeout=2000):
+        similar.show_for([seed])
+    assert similar.rows and all(r["genre"] == "classical" for r in similar.rows)
+    similar.genres.clear()
+    name = window.map_view.clusters[next(iter(window.map_view.clusters))]["name"]
+    similar.clusters.setText(name.split()[0].upper())
+    with qtbot.waitSignal(window.ctx.similar_ready, timeout=2000):
+        similar.refresh()
+    assert similar.rows and similar.note.text() == ""
+    similar.clusters.setText("disco-polka")
+    similar.refresh()
+    assert "No cluster is called disco-polka" in similar.note.text()
+
+
+def test_map_cancel_is_quiet_and_requests_wait_in_a_queue(grouped, window, qtbot, monkeypatch):
+    warnings = []
+    monkeypatch.setattr("app.ui.main_window.QMessageBox.warning", lambda *a, **k: warnings.append(a))
+    gate = threading.Event()
+    tasks = window.ctx.tasks
+    tasks.run("slow", lambda report, cancelled: gate.wait(10) and None)
+    window.build_map(refit=True)
+    window.build_map(refit=True)  # the same request again replaces the waiting one
+    assert tasks.waiting == ["map"] and "will start when slow ends" in window.message.text()
+    with qtbot.waitSignal(tasks.started, timeout=5000) as started:
+        gate.set()
+    assert started.args == ["map"]
+    with qtbot.waitSignal(tasks.cancelled, timeout=60_000):
+        window.cancel.click()
+    assert warnings == [] and "cancelled" in window.message.text() and not tasks.busy
+
+
+def test_cluster_rename_is_kept(grouped, window):
+    view = window.map_view
+    cluster = next(iter(view.clusters))
+    view.rename_cluster(cluster, "Boss fights")
+    assert any(view.legend.item(i).text().startswith("■  Boss fights") for i in range(view.legend.count()))
+    assert Library().cluster_names()[cluster] == "Boss fights"
+    build_map_in_worker(Library().path, refit=True, model=MODEL_NAME, method="kmeans", k=4)
+    from app.library.mapping import clusters
+
+    assert {c["cluster"]: c["name"] for c in clusters(Library(), MODEL_NAME)}[cluster] == "Boss fights"
+
+
+def test_no_event_loop_stall_in_map_build_similar_and_click(grouped, window, qtbot):
+    """Between two ticks of a 10 ms timer the GUI thread must not work more than 50 ms (its own CPU
+    time, which a machine busy with other processes does not inflate); wall-clock gaps, which also
+    catch a worker holding the GIL, must stay under 250 ms even on a loaded 2-core machine."""
+    gaps, last, phase = [], [time.perf_counter(), time.thread_time()], ["idle"]
+
+    def tick():
+        now, cpu = time.perf_counter(), time.thread_time()
+        gaps.append((cpu - last[1], now - last[0], phase[0]))
+        last[:] = [now, cpu]
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(10)
+    window.show_view("map")
+    qtbot.wait(50)
+    phase[0] = "map build"
+    with qtbot.waitSignal(window.ctx.tasks.done, timeout=120_000):
+        window.build_map(refit=True)
+    qtbot.waitUntil(lambda: not window.ctx.jobs.pending(), timeout=10_000)
+    phase[0] = "similar"
+    with qtbot.waitSignal(window.ctx.similar_ready, timeout=5000):
+        window.similar_view.show_for([next(iter(grouped))])
+    phase[0] = "map click"
+    view = window.map_view
+    view._clicked(view.scatter, [view.scatter.points()[3]])
+    qtbot.wait(100)
+    timer.stop()
+    assert len(gaps) > 10
+    busy = max(gaps)
+    assert busy[0] < 0.05, f"the GUI thread worked {busy[0] * 1000:.0f} ms without returning during {busy[2]}"
+    wall = max(gaps, key=lambda g: g[1])
+    assert wall[1] < 0.25, f"event loop blocked for {wall[1] * 1000:.0f} ms during {wall[2]}"
+
+
+CLOSE_SCRIPT = """
+import sys, time
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from app.ui import main
+from app.ui.main_window import MainWindow
+w = MainWindow()
+w.show()
+w.folders_view.add_folders([sys.argv[1]], scan=False)
+def progress(done, total, message, eta):
+    if done >= 1 and w.isVisible():
+        print("closing", time.time(), flush=True)
+        w.close()
+        app.quit()
+w.ctx.tasks.progress.connect(progress)
+w.start_scan([sys.argv[1]])
+sys.exit(main.finish(app.exec()))
+"""
+
+
+@pytest.mark.slow
+def test_closing_during_a_scan_exits_quickly_without_an_abort(random_model, tmp_path):
+    import subprocess
+    import sys
+
+    folder = _music(tmp_path, n=16, seconds=4.0)
+    proc = subprocess.Popen([sys.executable, "-c", CLOSE_SCRIPT, str(folder)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=300)
+    ended = time.time()
+    closing = [line for line in out.splitlines() if line.startswith("closing")]
+    assert closing, err
+    assert ended - float(closing[0].split()[1]) < 5.0
+    assert proc.returncode == 0, err
+    assert "Destroyed while thread" not in err
+    analysed = sum(Library().status()["analysed"].values())
+    assert 1 <= analysed < 16  # what the scan committed is kept

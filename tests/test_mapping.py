@@ -66,7 +66,7 @@ def test_map_clusters_names_seeding_and_incremental_placement(tmp_path, capsys, 
     monkeypatch.setattr("app.cli.similar_cmd._ids", lambda library, paths: [library.track_by_path(p)["id"] for p in paths])
     assert main(["similar", "--json", "-n", "5", "--exclude-artist", first]) == 0
     results = json.loads(capsys.readouterr().out)
-    assert len(results) == 5 and set(results[0]) == {"path", "score", "artist", "title", "genre"}
+    assert len(results) == 5 and set(results[0]) == {"path", "score", "artist", "title", "genre", "top_tags"}
     assert all(r["genre"] == "country" and r["artist"] != lib.track(ref_ids[0])["artist"] for r in results)
     playlist = tmp_path / "cluster.m3u8"
     pts4 = mapping.map_points(lib, MODEL)

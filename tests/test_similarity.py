@@ -7,13 +7,14 @@ from app.library.paths import sonic_path, walk
 from app.library.playlists import m3u8_text, read_m3u8, write_m3u8
 from app.library.similarity import rank, similar
 from app.library.vectors import KINDS, normalise, vector_index
-from library_factory import grouped_library
+from library_factory import add_tagger, grouped_library
 
 MODEL = "test-model"
 
 
 def test_same_group_neighbours_for_every_representation():
     lib, truth = grouped_library()
+    add_tagger(lib, truth)
     for kind in KINDS:
         for seed in (1, 40, 95):
             results = similar(lib, [seed], n=10, model=MODEL, kind=kind)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from app.library.vectors import BLOCKS, KINDS, fit_basis, stored_parts, vector_index
-from library_factory import grouped_library
+from library_factory import add_tagger, grouped_library
 
 MODEL = "test-model"
 
@@ -27,6 +27,7 @@ def test_blend_is_the_embedding_plus_dense_principal_components():
 
 def test_every_representation_reads_from_the_library():
     lib, truth = grouped_library(groups=2, per_group=6)
+    add_tagger(lib, truth)
     for kind in KINDS:
         ids, parts = stored_parts(lib, MODEL, kind)
         assert len(parts) == len(BLOCKS[kind]) and all(len(p) == 12 for p in parts)

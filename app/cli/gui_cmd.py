@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-VIEWS = ["library", "map", "track", "similar", "folders", "model", "training"]
+VIEWS = ["library", "map", "track", "similar", "folders", "model", "settings", "training"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

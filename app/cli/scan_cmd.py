@@ -46,8 +46,19 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json-progress", action="store_true", help="one JSON object per line on stdout instead of a bar")
     p.add_argument("--windows", default="default", help="window policy: default, all, or a number")
     p.add_argument("--workers", type=int, default=None, help="decode processes (default: cores - 1)")
-    p.add_argument("--model", help="model name (default: the active one)")
+    p.add_argument("--model", help="genre model name (default: the active one)")
+    p.add_argument("--models", type=_models, default=None, metavar="bbnn[,musicnn]",
+                   help="which networks hear the tracks (default: bbnn, and musicnn when it is installed and "
+                        "switched on in the Model view)")
     p.add_argument("--device", help="cpu, cuda or mps (default: best available)")
+
+
+def _models(text: str) -> list[str]:
+    names = [m.strip().lower() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in ("bbnn", "musicnn")]
+    if unknown or "bbnn" not in names:
+        raise argparse.ArgumentTypeError("use bbnn or bbnn,musicnn (the genre model always listens)")
+    return names
 
 
 def _open():
@@ -122,20 +133,25 @@ def _scan(args) -> int:
             bar.refresh()
     try:
         summary = scan(library, folders, model_name=args.model, policy=policy, progress=progress,
-                       workers=args.workers, device=args.device)
+                       workers=args.workers, device=args.device, models=args.models)
     except (LibraryError, ModelStoreError) as e:
         return fail(str(e))
     finally:
         library.close()
         if ui["bar"] is not None:
             ui["bar"].close()
+    return _report(summary, args.json_progress)
+
+
+def _report(summary, as_json: bool) -> int:
+    """The scan's last words: one summary line (or JSON), hints on stderr, the exit code."""
     line = (f"{summary.discovered} files: {summary.analysed} analysed, {summary.skipped} unchanged, "
             f"{summary.moved} moved, {summary.missing} missing, {summary.errors} errors "
             f"in {summary.seconds:.1f} s ({summary.model})")
     if summary.unreadable_folders:
         n = summary.unreadable_folders
         line += f"; {n} folder{'s' if n > 1 else ''} could not be read (see 'cratedigger errors')"
-    if args.json_progress:
+    if as_json:
         print(json.dumps({"summary": summary.__dict__}), flush=True)
     else:
         print(line)
@@ -143,6 +159,9 @@ def _scan(args) -> int:
         print(f"{move['old']} is gone and {move['tracks']} of its tracks are in {move['new']}: if the folder "
               f"was renamed or moved, run 'cratedigger folders move \"{move['old']}\" \"{move['new']}\"'",
               file=sys.stderr)
+    if summary.musicnn_missing and not as_json:
+        print("tip: 'cratedigger model fetch musicnn' adds MusiCNN's mood and style tags and a sharper "
+              "'more like this'", file=sys.stderr)
     if summary.cancelled:
         print("stopped; run the same command again to continue where it left off", file=sys.stderr)
         return 130
@@ -197,6 +216,9 @@ def _show(args) -> int:
                                   "duration", "format", "codec", "sample_rate", "channels", "has_cover", "missing")}
     out = {"path": args.path, "tags": tags, "model": analysis["model"] if analysis else None,
            "genres": None, "windows": [], "error": {"reason": error[0], "detail": error[1]} if error else None}
+    top_tags = library.top_tags(track["id"])
+    out["top_tags"] = [{"tag": tag, "probability": p} for tag, p in top_tags]
+    out["tagger"] = library.tagger_name() if top_tags else None
     if analysis:
         classes = analysis["classes"]
         out["genres"] = dict(zip(classes, map(float, analysis["probs"])))
@@ -217,6 +239,8 @@ def _show(args) -> int:
     if analysis:
         top = sorted(out["genres"].items(), key=lambda kv: -kv[1])[:5]
         print(f"  genres ({analysis['model']}): " + ", ".join(f"{g} {p:.0%}" for g, p in top))
+        if top_tags:
+            print(f"  tags ({out['tagger']}): " + ", ".join(f"{t} {p:.0%}" for t, p in top_tags))
         for w in out["windows"]:
             g, p = max(w["genres"].items(), key=lambda kv: kv[1])
             print(f"    {_clock(w['start']):>7}  {g:<10} {p:4.0%}  " + "#" * int(round(p * 20)))

@@ -92,20 +92,22 @@ def _ids(library, paths: list[str]) -> list[int]:
     return ids
 
 
-def _show(results: list[dict], as_json: bool, score_label: str = "score") -> None:
+def _show(results: list[dict], as_json: bool, tags: dict[int, list[str]]) -> None:
     from app.library.fspath import display_path
 
     if as_json:
         print_json([{"path": display_path(r["path"]), "score": r["score"], "artist": r["artist"],
-                     "title": r["title"], "genre": r.get("genre")} for r in results])
+                     "title": r["title"], "genre": r.get("genre"), "top_tags": tags.get(r["id"], [])}
+                    for r in results])
         return
     for r in results:
         who = " - ".join(x for x in (r["artist"], r["title"]) if x) or Path(display_path(r["path"])).name
-        print(f"{r['score']:6.3f}  {who}  [{r.get('genre') or ''}]  {display_path(r['path'])}")
+        heard = ", ".join(x for x in [r.get("genre") or "", *tags.get(r["id"], [])] if x)
+        print(f"{r['score']:6.3f}  {who}  [{heard}]  {display_path(r['path'])}")
 
 
-def _output(results: list[dict], args) -> int:
-    """Print the tracks (or their JSON) and write them as a playlist when --m3u asks."""
+def _output(results: list[dict], args, library) -> int:
+    """Print the tracks (or their JSON, with their top tags) and write them as a playlist when --m3u asks."""
     from app.library.playlists import write_m3u8
 
     if args.m3u:
@@ -113,7 +115,7 @@ def _output(results: list[dict], args) -> int:
             write_m3u8(results, args.m3u)
         except OSError as e:
             return fail(f"cannot write the playlist {args.m3u}: {e.strerror or e}")
-    _show(results, args.json)
+    _show(results, args.json, library.tag_labels(r["id"] for r in results))
     return 0
 
 
@@ -127,7 +129,7 @@ def _similar(args) -> int:
         return fail(str(e))
     results = similar(library, ids, n=args.n, exclude_artist=args.exclude_artist, exclude_album=args.exclude_album,
                       genres=args.genre, clusters=args.cluster, diversity=args.diversity)
-    return _output(results, args)
+    return _output(results, args, library)
 
 
 def _path(args) -> int:
@@ -139,7 +141,7 @@ def _path(args) -> int:
         results = sonic_path(library, a, b, steps=args.steps)
     except (LookupError, ValueError) as e:
         return fail(str(e))
-    return _output(results, args)
+    return _output(results, args, library)
 
 
 def _clusters(args) -> int:

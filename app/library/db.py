@@ -1,6 +1,6 @@
 """The library database: one SQLite file (sqlite-utils, WAL), schema versioned by PRAGMA user_version.
 
-Schema (version 2):
+Schema (version 3):
     folders(id, path UNIQUE, added_at, watch)
         music folders the user added.
     tracks(id, path UNIQUE, folder_id, size, mtime, fingerprint, duration, format, codec,
@@ -19,14 +19,17 @@ Schema (version 2):
         from an older version with NaN has top_prob NULL and is analysed again by the next scan. Vectors are little-endian float32 blobs: probs [C] (mean over
         windows), window_starts [n] (seconds), window_probs [n*C], embedding / embedding_std [32]
         (mean / std over windows of the penultimate layer), dense [416] (mean pooled last dense
-        block).
+        block), dense_max [416] (its max over windows), top_labels (the 5 most probable classes,
+        ", "-joined: what the search matches). A tagger (MusiCNN) has rows of the same shape under
+        its own key: its patches are the "windows", its 50 tags the classes, embedding [200] its
+        penultimate layer, dense / dense_max [200] its dense layer.
     errors(path PRIMARY KEY, track_id, reason, detail, size, mtime, at)
         files that could not be analysed; reason is a short code (undecodable, empty, too_short,
         silent, unreadable, vanished, crashed: the reading process died on it, invalid_output:
         the model gave NaN or infinite values), detail one line for the user. A folder that could not be
         read has a row with reason unreadable_folder and no track_id.
     map_points(model, track_id, x, y, cluster; PK (model, track_id)),
-    clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres; PK (model, cluster)),
+    clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres, top_tags; PK (model, cluster)),
     map_fits(model PRIMARY KEY, method, params, n_tracks, fitted_at)
         the map and clusters, per model.
     meta(key PRIMARY KEY, value)
@@ -49,7 +52,7 @@ import sqlite_utils
 
 from .fspath import display_path, from_db, to_db
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS folders (
@@ -93,15 +96,23 @@ DROP TABLE models;
 ALTER TABLE models_v2 RENAME TO models;
 CREATE INDEX models_name ON models(name);
 """
+# the max-pooled dense block and the top classes (searchable tags) of every analysis
+_V3 = """
+ALTER TABLE analyses ADD COLUMN dense_max BLOB;
+ALTER TABLE analyses ADD COLUMN top_labels TEXT;
+ALTER TABLE clusters ADD COLUMN top_tags TEXT;
+"""
 # Forward migrations: MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS = [_V1, _V2]
+MIGRATIONS = [_V1, _V2, _V3]
 # tables whose `model` column holds a models.key
 _KEYED_TABLES = ("analyses", "map_points", "clusters", "map_fits")
+TOP_LABELS = 5
 
 TRACK_FIELDS = ("folder_id", "size", "mtime", "fingerprint", "duration", "format", "codec", "sample_rate",
                 "channels", "title", "artist", "album", "album_artist", "tag_genre", "year", "track_no",
                 "has_cover", "first_seen", "last_seen", "missing")
-SORTABLE = {"title", "artist", "album", "duration", "top_genre", "top_prob", "cluster", "status", "path", "tag_genre", "year"}
+SORTABLE = {"title", "artist", "album", "duration", "top_genre", "top_prob", "cluster", "status", "path", "tag_genre", "year",
+            "tags"}
 
 
 class LibraryError(Exception):
@@ -122,13 +133,27 @@ def _active_model() -> str | None:
     return model_store().active_name()
 
 
+def _tagger_model() -> str | None:
+    """The installed tagger's (MusiCNN's) name, or None (also when the user switched it off: then
+    the library shows no tags and similarity uses the genre model alone)."""
+    from app.home import model_store, musicnn_enabled
+
+    if not musicnn_enabled():
+        return None
+    try:
+        manifest = model_store().musicnn()
+    except Exception:  # a damaged manifest: no tags, the rest of the library still works
+        return None
+    return manifest.name if manifest else None
+
+
 def _store_manifest(name: str):
-    """The model store's manifest for `name`, or None."""
+    """The model store's manifest for `name` (a genre model or the tagger), or None."""
     from app.home import model_store
 
     store = model_store()
     try:
-        return store.manifest(name) if name in store.names() else None
+        return store.manifest(name) if name in store.names(kind=None) else None
     except Exception:  # a bad name or a damaged manifest: not the store's model
         return None
 
@@ -315,15 +340,17 @@ class Library:
         probs = window_probs.mean(axis=0)
         model = self._write_key(model)
         classes = classes or self.classes(model)
-        top = int(probs.argmax())
+        order = np.argsort(-probs)
+        labels = [classes[i] if classes else str(i) for i in order[:TOP_LABELS]]
         with self.db.conn:
             self.db.execute(
                 "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts,"
-                " window_probs, embedding, embedding_std, dense, n_windows, analysed_at, analysis_seconds)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [track_id, model, blob(probs), classes[top] if classes else str(top), float(probs[top]),
+                " window_probs, embedding, embedding_std, dense, dense_max, top_labels, n_windows, analysed_at,"
+                " analysis_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [track_id, model, blob(probs), labels[0], float(probs[order[0]]),
                  blob(window_starts), blob(window_probs), blob(embeddings.mean(axis=0)),
                  blob(embeddings.std(axis=0)), blob(dense.mean(axis=0) if dense.ndim == 2 else dense),
+                 blob(dense.max(axis=0) if dense.ndim == 2 else dense), ", ".join(labels),
                  len(window_probs), time.time(), float(seconds)])
             self.db.execute("DELETE FROM errors WHERE track_id = ?", [track_id])
             self._bump()
@@ -383,51 +410,70 @@ class Library:
         return int(row[0]) if row else 0
 
     # -- reads
-    def _filter(self, search: str | None) -> tuple[str, list]:
-        if not search:
-            return "", []
+    def _filter(self, search: str | None, filters: dict | None = None) -> tuple[str, list]:
+        """WHERE clause of the library table: every search word must match a tag, the path, the
+        predicted genre or one of the tagger's top tags; then filters by predicted genre, tag genre,
+        cluster and folder (genre and tag compare case-insensitively)."""
         where, params = [], []
-        for word in search.split():
+        for word in (search or "").split():
             like = f"%{word}%"
             where.append("(t.title LIKE ? OR t.artist LIKE ? OR t.album LIKE ? OR t.tag_genre LIKE ?"
-                         " OR a.top_genre LIKE ? OR t.path LIKE ?)")
-            params += [like] * 6
+                         " OR a.top_genre LIKE ? OR t.path LIKE ? OR tg.top_labels LIKE ?)")
+            params += [like] * 7
+        filters = {k: v for k, v in (filters or {}).items() if v is not None and v != ""}
+        unknown = set(filters) - {"genre", "tag", "cluster", "folder"}
+        if unknown:
+            raise ValueError(f"unknown library filters {sorted(unknown)}")
+        if "genre" in filters:
+            where.append("a.top_genre = ? COLLATE NOCASE")
+            params.append(filters["genre"])
+        if "tag" in filters:
+            where.append("t.tag_genre = ? COLLATE NOCASE")
+            params.append(filters["tag"])
+        if "cluster" in filters:
+            where.append("m.cluster = ?")
+            params.append(int(filters["cluster"]))
+        if "folder" in filters:
+            where.append("t.folder_id = ?")
+            params.append(int(filters["folder"]))
         return " AND ".join(where), params
 
-    def _rows_sql(self, model: str | None, search: str | None) -> tuple[str, list]:
-        cond, params = self._filter(search)
+    def _rows_sql(self, model: str | None, search: str | None, filters: dict | None = None) -> tuple[str, list]:
+        cond, params = self._filter(search, filters)
         sql = (
             "FROM tracks t"
             " LEFT JOIN analyses a ON a.track_id = t.id AND a.model = ?"
+            " LEFT JOIN analyses tg ON tg.track_id = t.id AND tg.model = ?"
             " LEFT JOIN map_points m ON m.track_id = t.id AND m.model = ?"
             " LEFT JOIN clusters c ON c.model = m.model AND c.cluster = m.cluster"
             " LEFT JOIN errors e ON e.track_id = t.id"
         )
         if cond:
             sql += " WHERE " + cond
-        return sql, [model, model, *params]
+        return sql, [model, self.tagger_key(), model, *params]
 
-    def count_tracks(self, search: str | None = None, model: str | None = None) -> int:
-        sql, params = self._rows_sql(self._model(model), search)
+    def count_tracks(self, search: str | None = None, model: str | None = None, filters: dict | None = None) -> int:
+        sql, params = self._rows_sql(self._model(model), search, filters)
         return self.db.execute("SELECT COUNT(*) " + sql, params).fetchone()[0]
 
     def track_rows(self, offset: int = 0, limit: int = 100, sort: str = "artist", descending: bool = False,
-                   search: str | None = None, model: str | None = None) -> list[dict]:
+                   search: str | None = None, model: str | None = None, filters: dict | None = None) -> list[dict]:
         if sort not in SORTABLE:
             raise ValueError(f"cannot sort by {sort!r}")
-        sql, params = self._rows_sql(self._model(model), search)
+        sql, params = self._rows_sql(self._model(model), search, filters)
         order = "DESC" if descending else "ASC"
-        key = {"status": "status", "top_genre": "a.top_genre", "top_prob": "a.top_prob", "cluster": "m.cluster"}.get(sort, f"t.{sort}")
-        collate = " COLLATE NOCASE" if sort in {"title", "artist", "album", "path", "tag_genre", "top_genre"} else ""
+        key = {"status": "status", "top_genre": "a.top_genre", "top_prob": "a.top_prob", "cluster": "m.cluster",
+               "tags": "tg.top_labels"}.get(sort, f"t.{sort}")
+        collate = " COLLATE NOCASE" if sort in {"title", "artist", "album", "path", "tag_genre", "top_genre", "tags"} else ""
         rows = self.db.execute(
             "SELECT t.id, t.path, t.title, t.artist, t.album, t.duration, t.tag_genre, a.top_genre, a.top_prob,"
-            " m.cluster, c.name AS cluster_name,"
+            " m.cluster, c.name AS cluster_name, tg.top_labels AS tags,"
             " CASE WHEN t.missing THEN 'missing' WHEN a.track_id IS NOT NULL THEN 'analysed'"
             " WHEN e.path IS NOT NULL THEN 'error' ELSE 'pending' END AS status "
             + sql + f" ORDER BY {key} IS NULL, {key}{collate} {order}, t.id LIMIT ? OFFSET ?",
             [*params, limit, offset]).fetchall()
         cols = ["id", "path", "title", "artist", "album", "duration", "tag_genre", "top_genre", "top_prob",
-                "cluster", "cluster_name", "status"]
+                "cluster", "cluster_name", "tags", "status"]
         out = []
         for r in rows:
             d = dict(zip(cols, r))
@@ -474,6 +520,7 @@ class Library:
             "embedding": f32(r["embedding"]),
             "embedding_std": f32(r["embedding_std"]),
             "dense": f32(r["dense"]),
+            "dense_max": f32(r["dense_max"]),
             "analysed_at": r["analysed_at"],
             "analysis_seconds": r["analysis_seconds"],
         }
@@ -481,7 +528,7 @@ class Library:
     def embeddings(self, model: str | None = None, kind: str = "embedding") -> tuple[np.ndarray, np.ndarray]:
         """(track ids, float32 matrix) of one stored vector kind, for tracks that are not missing;
         rows with NaN or infinite values (written by older versions) are left out."""
-        if kind not in {"embedding", "embedding_std", "dense", "probs"}:
+        if kind not in {"embedding", "embedding_std", "dense", "dense_max", "probs"}:
             raise ValueError(f"unknown vector kind {kind!r}")
         model = self._model(model)
         rows = self.db.execute(
@@ -497,9 +544,62 @@ class Library:
         keep = finite_rows(matrix)
         return ids[keep], matrix[keep].astype(np.float32)
 
+    def analysis_coverage(self, model: str, other: str) -> tuple[int, int]:
+        """(tracks analysed by `model`, how many of them `other` analysed too); missing tracks left out."""
+        model, other = self._model(model), self._model(other)
+        row = self.db.execute(
+            "SELECT COUNT(*), COUNT(b.track_id) FROM analyses a JOIN tracks t ON t.id = a.track_id AND NOT t.missing"
+            " LEFT JOIN analyses b ON b.track_id = a.track_id AND b.model = ? WHERE a.model = ?", [other, model]).fetchone()
+        return int(row[0]), int(row[1])
+
+    def tagger_name(self) -> str | None:
+        """The installed tagger's (MusiCNN's) name in the model store, or None."""
+        return _tagger_model()
+
+    def tagger_key(self) -> str | None:
+        """What the installed tagger's (MusiCNN's) analyses are stored under, or None."""
+        name = _tagger_model()
+        return self._model(name) if name else None
+
+    def top_tags(self, track_id: int, n: int = 5, tagger: str | None = None) -> list[tuple[str, float]]:
+        """A track's `n` most probable tagger tags, most probable first ([] when not tagged)."""
+        key = tagger or self.tagger_key()
+        analysis = self.analysis(track_id, key) if key else None
+        if analysis is None or not analysis["classes"]:
+            return []
+        probs = analysis["probs"]
+        return [(analysis["classes"][i], float(probs[i])) for i in np.argsort(-probs)[:n]]
+
+    def tag_labels(self, ids: Iterable[int], n: int = 3, tagger: str | None = None) -> dict[int, list[str]]:
+        """The `n` most probable tagger tags of each of these tracks (tracks without tags left out)."""
+        key = tagger or self.tagger_key()
+        ids = list(ids)
+        out: dict[int, list[str]] = {}
+        for i in range(0, len(ids) if key else 0, 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for track_id, labels in self.db.execute(
+                    f"SELECT track_id, top_labels FROM analyses WHERE model = ? AND track_id IN ({marks})"
+                    " AND top_labels IS NOT NULL", [key, *chunk]):
+                out[track_id] = labels.split(", ")[:n]
+        return out
+
+    def tag_matrix(self, tagger: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(track ids, tag probabilities (n, tags), tag names) of every tagged track that is not missing."""
+        key = tagger or self.tagger_key()
+        if not key:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), []
+        ids, probs = self.embeddings(key, "probs")
+        return ids, probs, self.classes(key)
+
     def errors(self) -> list[dict]:
         return [dict(r, display_path=display_path(r["path"]))
                 for r in self.db.query("SELECT path, track_id, reason, detail, at FROM errors ORDER BY reason, path")]
+
+    def track_error(self, track_id: int) -> dict | None:
+        """Why a track could not be analysed (reason, detail), or None."""
+        rows = list(self.db.query("SELECT reason, detail FROM errors WHERE track_id = ?", [track_id]))
+        return rows[0] if rows else None
 
     def status(self, model: str | None = None) -> dict:
         model = self._model(model)
@@ -524,6 +624,41 @@ class Library:
         return {r[0]: r[1] for r in self.db.execute(
             "SELECT a.top_genre, COUNT(*) FROM analyses a JOIN tracks t ON t.id = a.track_id"
             " WHERE a.model = ? AND NOT t.missing GROUP BY a.top_genre ORDER BY COUNT(*) DESC, a.top_genre", [model])}
+
+    def tag_genres(self) -> list[str]:
+        """Distinct tag genres of present tracks, most common first."""
+        return [r[0] for r in self.db.execute(
+            "SELECT tag_genre FROM tracks WHERE NOT missing AND tag_genre IS NOT NULL AND tag_genre != ''"
+            " GROUP BY tag_genre COLLATE NOCASE ORDER BY COUNT(*) DESC, tag_genre")]
+
+    def revision(self) -> tuple:
+        """Changes whenever tracks are added, updated, analysed or fail: the live views poll it."""
+        return (self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(missing), 0),"
+                                " COALESCE(MAX(last_seen), 0) FROM tracks").fetchone()
+                + self.db.execute("SELECT COUNT(*), COALESCE(MAX(at), 0) FROM errors").fetchone()
+                + (self.data_version(),))
+
+    # -- names the user gives clusters (kept in meta, one JSON object per model, across map refits)
+    def cluster_names(self, model: str | None = None) -> dict[int, str]:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [f"cluster_names/{self._model(model)}"]).fetchone()
+        return {int(k): v for k, v in json.loads(row[0]).items()} if row else {}
+
+    def rename_cluster(self, cluster: int, name: str, model: str | None = None) -> None:
+        """Give a cluster the user's name; it is kept across map updates (see mapping.build_map)."""
+        name, model = name.strip(), self._model(model)
+        if not name:
+            raise ValueError("a cluster name cannot be empty")
+        names = self.cluster_names(model)
+        names[int(cluster)] = name
+        with self.db.conn:
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                            [f"cluster_names/{model}", json.dumps({str(k): v for k, v in names.items()})])
+            self.db.execute("UPDATE clusters SET name = ? WHERE model = ? AND cluster = ?", [name, model, int(cluster)])
+
+    def map_assignments(self, model: str | None = None) -> dict[int, int]:
+        """track id -> cluster of the model's current map."""
+        return dict(self.db.execute("SELECT track_id, cluster FROM map_points WHERE model = ?",
+                                    [self._model(model)]).fetchall())
 
     def prune(self) -> int:
         """Delete missing tracks (and, by cascade, their analyses and map points)."""

@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from .vectors import DEFAULT_KIND, fit_basis, stored_parts
+from .vectors import default_kind, fit_basis, stored_parts
 
 SEED = 42
 CLUSTER_DIMS = 10
@@ -109,8 +109,23 @@ def nearest_centre(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return d.argmin(axis=1)
 
 
-def name_clusters(labels: np.ndarray, probs: np.ndarray, classes: list[str], artists: list, tag_genres: list) -> dict[int, dict]:
-    """Per cluster: name, size, top genres (mean probability), top artists and tag genres."""
+def distinctive_tags(member_tags: np.ndarray, all_tags: np.ndarray, names: list[str], n: int = 2,
+                     floor: float = 0.1) -> list[tuple[str, float]]:
+    """The tagger tags that set a group apart: probable in it (mean >= floor) and most above the library's mean."""
+    rows = member_tags[np.isfinite(member_tags).all(axis=1)] if member_tags.size else member_tags
+    if not len(rows) or not names:
+        return []
+    mean = rows.mean(axis=0)
+    lift = mean - np.nanmean(all_tags, axis=0)
+    order = [i for i in np.argsort(-lift) if mean[i] >= floor and lift[i] > 0][:n]
+    return [(names[i], round(float(mean[i]), 3)) for i in order]
+
+
+def name_clusters(labels: np.ndarray, probs: np.ndarray, classes: list[str], artists: list, tag_genres: list,
+                  tag_probs: np.ndarray | None = None, tag_names: list[str] | None = None) -> dict[int, dict]:
+    """Per cluster: name (genres, then its distinctive tagger tags, or else a dominant artist or tag
+    genre), size, top genres (mean probability), top tagger tags, top artists and tag genres.
+    `tag_probs` rows follow `labels` (NaN where a track has no tags)."""
     out = {}
     for c in sorted(set(int(x) for x in labels)):
         members = np.flatnonzero(labels == c)
@@ -119,14 +134,44 @@ def name_clusters(labels: np.ndarray, probs: np.ndarray, classes: list[str], art
         top_genres = [(classes[i], round(float(mean[i]), 3)) for i in order[:3]]
         arts = Counter(a for a in (artists[i] for i in members) if a).most_common(3)
         tags = Counter(t.lower() for t in (tag_genres[i] for i in members) if t).most_common(3)
+        heard = distinctive_tags(tag_probs[members], tag_probs, tag_names or []) if tag_probs is not None else []
         name = top_genres[0][0] if top_genres[1][1] < 0.5 * top_genres[0][1] else f"{top_genres[0][0]} / {top_genres[1][0]}"
-        if arts and arts[0][1] >= max(2, 0.5 * len(members)):
+        if heard:
+            name += " · " + ", ".join(t for t, _ in heard)
+        elif arts and arts[0][1] >= max(2, 0.5 * len(members)):
             name += f" · {arts[0][0]}"
         elif tags and tags[0][1] >= max(2, 0.3 * len(members)):
             name += f" · {tags[0][0]}"
-        out[c] = {"name": name, "size": len(members), "top_genres": top_genres,
+        out[c] = {"name": name, "size": len(members), "top_genres": top_genres, "top_tags": heard,
                   "top_artists": [list(a) for a in arts], "top_tag_genres": [list(t) for t in tags]}
     return out
+
+
+def match_labels(previous: dict[int, int], ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Renumber new cluster labels so each keeps the number of the old cluster it overlaps most
+    (an optimal one-to-one matching on shared tracks); unmatched clusters get unused numbers."""
+    labels = np.asarray(labels)
+    new_ids = sorted(int(c) for c in set(labels.tolist()) if c >= 0)
+    old_ids = sorted(set(previous.values()))
+    if not new_ids or not old_ids:
+        return labels.copy()
+    from scipy.optimize import linear_sum_assignment
+
+    overlap = np.zeros((len(new_ids), len(old_ids)), np.int64)
+    new_pos = {c: n for n, c in enumerate(new_ids)}
+    old_pos = {c: n for n, c in enumerate(old_ids)}
+    for track, label in zip(ids.tolist(), labels.tolist()):
+        old = previous.get(int(track))
+        if label >= 0 and old is not None:
+            overlap[new_pos[label], old_pos[old]] += 1
+    rows, cols = linear_sum_assignment(-overlap)
+    mapping = {new_ids[r]: old_ids[c] for r, c in zip(rows, cols) if overlap[r, c] > 0}
+    used = set(mapping.values())
+    spare = (n for n in range(len(new_ids) + len(old_ids)) if n not in used)
+    for c in new_ids:
+        if c not in mapping:
+            mapping[c] = next(spare)
+    return np.array([mapping.get(int(c), int(c)) for c in labels.tolist()], dtype=labels.dtype)
 
 
 def _fit_file(library, model: str) -> Path:
@@ -162,7 +207,7 @@ def _fitted_as(library, model: str) -> tuple[str, str, int | None] | None:
 
 def build_map(library, model: str | None = None, refit: bool = False, method: str | None = None,
               k: int | None = None, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-              kind: str = DEFAULT_KIND) -> dict:
+              kind: str | None = None) -> dict:
     """Fit (or extend) the map and clusters of a model; returns a summary.
 
     `method` None keeps the clustering of the current fit (HDBSCAN before the first), so cluster
@@ -172,6 +217,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     model = library._model(model)
     if not model:
         raise ValueError("no active model")
+    kind = kind or default_kind(library, model)
     current = fitted_setup(library, model)
     if method is None:
         method, k = current if current else ("hdbscan", None)
@@ -251,7 +297,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     coords, space, (layout, space_model) = reduce(x)
     check()
     step("clustering", 0.8)
-    labels = cluster(space, method, k)
+    labels = match_labels(library.map_assignments(model), ids, cluster(space, method, k))
     centres = centroids(space, labels)
     check()
     step("saving", 0.9)
@@ -270,7 +316,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     except Exception:
         fit_path.unlink(missing_ok=True)  # the map is saved; only incremental placement is lost
     step("done", 1.0)
-    return {"model": model, "tracks": len(ids), "clusters": int(labels.max()) + 1, "placed": len(ids), "refit": True,
+    return {"model": model, "tracks": len(ids), "clusters": len(set(labels.tolist()) - {-1}), "placed": len(ids), "refit": True,
             "seconds": time.perf_counter() - t0}
 
 
@@ -280,13 +326,25 @@ def _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta
     p = probs[[pos[int(i)] for i in ids[keep]]]
     artists = [meta.get(int(i), (None, None))[0] for i in ids[keep]]
     tags = [meta.get(int(i), (None, None))[1] for i in ids[keep]]
-    named = name_clusters(labels[keep], p, classes, artists, tags)
+    tag_ids, tag_probs, tag_names = library.tag_matrix()
+    tag_rows = None
+    if len(tag_ids):
+        tag_pos = {int(i): n for n, i in enumerate(tag_ids)}
+        tag_rows = np.full((int(keep.sum()), tag_probs.shape[1]), np.nan, np.float32)
+        for row, i in enumerate(ids[keep]):
+            if int(i) in tag_pos:
+                tag_rows[row] = tag_probs[tag_pos[int(i)]]
+    named = name_clusters(labels[keep], p, classes, artists, tags, tag_rows, tag_names)
+    for c, name in library.cluster_names(model).items():  # names the user gave stay
+        if c in named:
+            named[c]["name"] = name
     with library.db.conn:
         library.db.execute("DELETE FROM clusters WHERE model = ?", [model])
         library.db.conn.executemany(
-            "INSERT INTO clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres, top_tags)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(model, c, d["name"], d["size"], json.dumps(d["top_genres"]), json.dumps(d["top_artists"]),
-              json.dumps(d["top_tag_genres"])) for c, d in named.items()])
+              json.dumps(d["top_tag_genres"]), json.dumps(d["top_tags"])) for c, d in named.items()])
 
 
 def map_points(library, model: str | None = None) -> dict:
@@ -305,7 +363,8 @@ def map_points(library, model: str | None = None) -> dict:
 def clusters(library, model: str | None = None) -> list[dict]:
     model = library._model(model)
     return [{"cluster": r["cluster"], "name": r["name"], "size": r["size"], "top_genres": json.loads(r["top_genres"]),
-             "top_artists": json.loads(r["top_artists"]), "top_tag_genres": json.loads(r["top_tag_genres"])}
+             "top_artists": json.loads(r["top_artists"]), "top_tag_genres": json.loads(r["top_tag_genres"]),
+             "top_tags": json.loads(r["top_tags"] or "[]")}
             for r in library.db.query("SELECT * FROM clusters WHERE model = ? ORDER BY size DESC, cluster", [model])]
 
 

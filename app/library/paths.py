@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .vectors import DEFAULT_KIND, vector_index
+from .vectors import vector_index
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -44,7 +44,7 @@ def walk(matrix: np.ndarray, start: int, end: int, steps: int) -> list[int]:
 
 
 def sonic_path(library, from_id: int, to_id: int, steps: int = 10, model: str | None = None,
-               kind: str = DEFAULT_KIND) -> list[dict]:
+               kind: str | None = None) -> list[dict]:
     """[{id, path, artist, title, album, duration, score}], score = cosine to the destination."""
     if from_id == to_id:
         raise ValueError("a path needs two different tracks")

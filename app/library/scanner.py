@@ -27,6 +27,7 @@ from .db import Library, LibraryError, explain
 from .fspath import from_db
 from .scan import missing, plan as planning
 from .scan.ears import Ear, bbnn_ear, default_threads
+from .scan.musicnn_ear import musicnn_ear
 from .scan.infer import Batcher, TrackState
 from .scan.lock import ScanLock, ScanRunning, scan_running
 from .scan.plan import Plan
@@ -63,8 +64,13 @@ def _db_errors(library: Library):
 def scan(library: Library, folders: list[str | Path] | None = None, model_name: str | None = None,
          policy: str | int = "default", progress: Callable[[ScanProgress], None] | None = None,
          should_stop: Callable[[], bool] | None = None, workers: int | None = None,
-         device: str | None = None, precision: str = "auto", batch_windows: int | None = None) -> ScanSummary:
+         device: str | None = None, precision: str = "auto", batch_windows: int | None = None,
+         models: list[str] | None = None) -> ScanSummary:
     """Scan folders (default: all the library's folders) with a model (default: the active one).
+
+    `models`: which networks listen, "bbnn" and optionally "musicnn" (default: MusiCNN too when
+    it is installed and switched on, see app.home.musicnn_enabled); a library scanned before gets
+    the missing ear's analyses on the next scan, the other's stay.
 
     Raises LibraryError when the database cannot be written (locked, disk full), ScanRunning (a
     LibraryError) when another scan of this library is running, ModelStoreError when the model
@@ -73,17 +79,16 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
     """
     from app.home import model_store
 
-    ears: list[Ear] = [bbnn_ear(model_store(), model_name, device, precision, batch_windows)]
-    with ScanLock(library.path):
-        return _scan(library, folders, ears, policy, progress, should_stop, workers)
-
-
-def _scan(library: Library, folders: list[str | Path] | None, ears: list[Ear], policy: str | int,
-          progress: Callable[[ScanProgress], None] | None, should_stop: Callable[[], bool] | None,
-          workers: int | None) -> ScanSummary:
-    t_start = time.perf_counter()
     summary = ScanSummary()
-    summary.model = ears[0].name
+    ears = _ears(model_store(), model_name, models, summary, device, precision, batch_windows)
+    with ScanLock(library.path):
+        return _scan(library, folders, ears, summary, policy, progress, should_stop, workers)
+
+
+def _scan(library: Library, folders: list[str | Path] | None, ears: list[Ear], summary: ScanSummary,
+          policy: str | int, progress: Callable[[ScanProgress], None] | None,
+          should_stop: Callable[[], bool] | None, workers: int | None) -> ScanSummary:
+    t_start = time.perf_counter()
     with _db_errors(library):
         roots = _roots(library, folders, ears)
     t = time.perf_counter()
@@ -110,6 +115,28 @@ def _scan(library: Library, folders: list[str | Path] | None, ears: list[Ear], p
     return summary
 
 
+def _ears(store, model_name: str | None, models: list[str] | None, summary: ScanSummary, device: str | None,
+          precision: str, batch_windows: int | None) -> list[Ear]:
+    """BBNN first (its windows are the spans every ear hears), then MusiCNN when asked for or by default."""
+    from app.home import musicnn_enabled
+    from model.store import ModelStoreError
+
+    ears: list[Ear] = [bbnn_ear(store, model_name, device, precision, batch_windows)]
+    want_musicnn = "musicnn" in models if models is not None else musicnn_enabled()
+    if want_musicnn:
+        tagger = musicnn_ear(store, ears[0].clip_seconds, device, precision)
+        if tagger is not None:
+            ears.append(tagger)
+        elif models is not None:
+            raise ModelStoreError("MusiCNN is not installed: run 'cratedigger model fetch musicnn' "
+                                  "(or scan with --models bbnn)")
+        else:
+            summary.musicnn_missing = True
+    summary.models = [ear.name for ear in ears]
+    summary.model = " + ".join(summary.models)
+    return ears
+
+
 def _roots(library: Library, folders: list[str | Path] | None, ears: list[Ear]) -> list[str]:
     for ear in ears:
         library.ensure_model(ear.manifest)
@@ -124,11 +151,11 @@ def _analyse(library: Library, plan: Plan, ears: list[Ear], summary: ScanSummary
              progress: Callable[[ScanProgress], None] | None, should_stop: Callable[[], bool] | None,
              n_workers: int, policy: str | int) -> None:
     """The read -> infer -> store stages over every file the plan says to read."""
-    import torch
+    from model import threads
 
-    threads_before = torch.get_num_threads()
-    if all(ear.on_cpu for ear in ears):  # loads (and verifies) the weights before any worker starts
-        torch.set_num_threads(default_threads(n_workers, _PASSIVE_OMP))
+    # inference threads as default_threads says, leased from model.threads (never saved and restored)
+    on_cpu = all(ear.on_cpu for ear in ears)  # loads (and verifies) the weights before any worker starts
+    thread_lease = threads.lease(max(0, threads.base() - default_threads(n_workers, _PASSIVE_OMP)) if on_cpu else 0)
     reader = ReaderPool(n_workers, plan.known_fingerprints) if n_workers > 0 else InlineReader(plan.known_fingerprints)
     report = Reporter(summary, len(plan.todo), progress)
     pipeline = _Pipeline(plan, reader, TrackWriter(library, plan, ears, summary, report), Batcher(ears), ears,
@@ -144,7 +171,7 @@ def _analyse(library: Library, plan: Plan, ears: list[Ear], summary: ScanSummary
         reader.close(wait=clean)
         summary.restarts = reader.restarts
         summary.stage_seconds["inference"] += pipeline.batcher.seconds
-        torch.set_num_threads(threads_before)
+        thread_lease.release()
 
 
 class _Pipeline:

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from .vectors import DEFAULT_KIND, vector_index
+from .vectors import vector_index
 
 NEAR_DUPLICATE = 0.98
 
@@ -68,7 +68,7 @@ GHOST_MARGIN = 10  # extra candidates ranked, for results dropped as copies of t
 
 def similar(library, seeds: list[int], n: int = 20, model: str | None = None, exclude_artist: bool = False,
             exclude_album: bool = False, genres: list[str] | None = None, clusters: list[int] | None = None,
-            diversity: float = 0.0, kind: str = DEFAULT_KIND) -> list[dict]:
+            diversity: float = 0.0, kind: str | None = None) -> list[dict]:
     """Tracks most like the seed tracks: [{id, path, score, artist, title, album, genre}]."""
     model = library._model(model)
     index = vector_index(library, model, kind)
@@ -85,7 +85,8 @@ def similar(library, seeds: list[int], n: int = 20, model: str | None = None, ex
             seed_codes = codes[seed_rows]
             allowed &= ~np.isin(codes, seed_codes[seed_codes >= 0])
     if genres:
-        allowed &= np.isin(np.asarray(meta["genre"], dtype=object), list(genres))
+        wanted = {g.strip().lower() for g in genres}
+        allowed &= np.array([(g or "").lower() in wanted for g in meta["genre"]], dtype=bool)
     if clusters:
         allowed &= np.isin(meta["cluster_code"], list(clusters))
     ranked = rank(index.matrix, seed_rows, n + GHOST_MARGIN, allowed, diversity, meta["artist"] if meta else None)

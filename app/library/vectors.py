@@ -1,20 +1,26 @@
 """Track representations for similarity and the map, and a cache of their normalised matrices.
 
-Representations (all per track, from the stored analysis), as blocks of stored vectors:
-    embedding  the 32-d penultimate layer, mean over windows
-    stats      [mean, std] over windows of the penultimate layer (64-d)
-    dense      the 416-d pooled last dense block, mean over windows
+A track has up to two analyses, keyed by model: the genre model's (BBNN) and the tagger's
+(MusiCNN, `Library.tagger_key()`). Representations, as blocks of stored vectors:
+    embedding  BBNN's 32-d penultimate layer, mean over windows
+    stats      [mean, std] over windows of BBNN's penultimate layer (64-d)
+    dense      BBNN's 416-d pooled last dense block, mean over windows
+    dense_max  the same block, max over windows
     probs      the genre probabilities
     combined   embedding, dense and probs as three equally weighted blocks
     blend      the embedding and the 16 principal components of the dense features, two equally
-               weighted blocks (48-d)
+               weighted blocks (48-d): the BBNN-only default
+    musicnn    MusiCNN's 200-d penultimate layer, mean over its patches
+    musicnn+blend  musicnn (weight 1) beside blend (its two blocks together weight 0.75), 248-d:
+               the default when MusiCNN has analysed every track BBNN has
 A `Basis` is fitted on a library: every block is standardised over the tracks (feature mean 0,
 unit variance: the ReLU features are all positive, so raw cosines are all close to 1), projected
-on its principal components where the representation says so, and L2-normalised; the blocks are
-concatenated and each row scaled to unit length, so a dot product is a cosine similarity. The
-map keeps its basis with its fit, so tracks added later are placed in the same space. The cache
-(in memory, and on disk under the data home's cache/vectors so that a new process need not fit
-again) is keyed by the database's data_version, so it follows every change of the analyses.
+on its principal components where the representation says so, L2-normalised and weighted; the
+blocks are concatenated and each row scaled to unit length, so a dot product is a cosine
+similarity. The map keeps its basis with its fit, so tracks added later are placed in the same
+space (and a change of representation refits it). The caches (in memory, and on disk under the
+data home's cache/vectors so that a new process need not fit again) are keyed by the database's
+data_version, so they follow every change of the analyses.
 """
 
 from __future__ import annotations
@@ -27,25 +33,49 @@ from pathlib import Path
 
 import numpy as np
 
-# representation -> its blocks: (stored vector kinds concatenated, principal components kept or None)
-BLOCKS: dict[str, list[tuple[tuple[str, ...], int | None]]] = {
-    "embedding": [(("embedding",), None)],
-    "stats": [(("embedding", "embedding_std"), None)],
-    "dense": [(("dense",), None)],
-    "probs": [(("probs",), None)],
-    "combined": [(("embedding",), None), (("dense",), None), (("probs",), None)],
-    "blend": [(("embedding",), None), (("dense",), 16)],
+GENRE, TAGGER = "genre", "tagger"  # whose analysis a block reads: the genre model's or MusiCNN's
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    kinds: tuple[str, ...]  # stored vector kinds, concatenated
+    components: int | None = None  # principal components kept, or None for all features
+    weight: float = 1.0  # the block's length in a row before the row is normalised
+    source: str = GENRE
+
+
+_HALF = 0.5 ** 0.5
+_BLEND_WEIGHT = 0.75  # of the BBNN blend beside MusiCNN (its two blocks share it)
+BLOCKS: dict[str, list[BlockSpec]] = {
+    "embedding": [BlockSpec(("embedding",))],
+    "stats": [BlockSpec(("embedding", "embedding_std"))],
+    "dense": [BlockSpec(("dense",))],
+    "dense_max": [BlockSpec(("dense_max",))],
+    "probs": [BlockSpec(("probs",))],
+    "combined": [BlockSpec(("embedding",)), BlockSpec(("dense",)), BlockSpec(("probs",))],
+    "blend": [BlockSpec(("embedding",)), BlockSpec(("dense",), 16)],
+    "musicnn": [BlockSpec(("embedding",), source=TAGGER)],
+    "musicnn+blend": [BlockSpec(("embedding",), source=TAGGER),
+                      BlockSpec(("embedding",), weight=_BLEND_WEIGHT * _HALF),
+                      BlockSpec(("dense",), 16, weight=_BLEND_WEIGHT * _HALF)],
 }
 KINDS = tuple(BLOCKS)
-# Chosen by bench/similarity_eval.py on real music (3 windows per track, the authors' GTZAN fold 5),
-# P@5 of same-group neighbours:
-#                               embedding  dense  combined  blend
-#   5 game soundtracks (105)      0.714    0.720   0.690    0.745
-#   3 clearly different (56)      0.986    0.925   0.979    0.982
-#   4 composers, UFO:AI (43)      0.605    0.726   0.642    0.674
-# blend keeps the embedding's style separation and adds the dense block's sense of production and
-# timbre (same soundtrack, same composer), at 48 dimensions (a query on 100k tracks stays < 10 ms).
-DEFAULT_KIND = "blend"
+# Chosen by bench/similarity_eval.py --list on real music (bench/sets: Debian game soundtracks;
+# the authors' GTZAN fold 5 with 3 windows per track; MusiCNN on 3 of the 10 3-s patches of each
+# window), P@5 of same-label neighbours:
+#                                        blend  dense_max  musicnn  musicnn+blend
+#   7 soundtracks, by package (125)      0.565    0.509     0.579      0.630
+#   5 of them (85)                       0.784    0.760     0.760      0.819
+#   3 styles: orchestral, electronic,    0.879    0.894     0.940      0.955
+#     MIDI tunes (53)
+# With MusiCNN on all 10 patches of every window musicnn+blend gives 0.637 / 0.835 / 0.955, on
+# one patch per window 0.571 / 0.786 / 0.943, on the whole track (three styles) 0.958. MusiCNN
+# hears style and instrumentation that BBNN's ten GTZAN genres do not tell apart; BBNN's blend
+# adds a sense of production (same soundtrack) that lifts MusiCNN on the mixed sets. Blend
+# weights 0.5 and 1.0 measured within 0.03 of 0.75.
+BBNN_KIND = "blend"
+MUSICNN_KIND = "musicnn+blend"
+DEFAULT_KIND = BBNN_KIND  # what a library without MusiCNN analyses uses (see `default_kind`)
 
 
 def unit_rows(m: np.ndarray) -> np.ndarray:
@@ -67,12 +97,13 @@ class Block:
     mean: np.ndarray
     std: np.ndarray
     components: np.ndarray | None = None  # (D, k) projection after standardising
+    weight: float = 1.0
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         x = (np.asarray(raw, np.float32) - self.mean) / self.std
         if self.components is not None:
             x = x @ self.components
-        return unit_rows(x)
+        return unit_rows(x) * np.float32(self.weight)
 
 
 @dataclass
@@ -115,7 +146,8 @@ def principal_axes(x: np.ndarray, k: int) -> np.ndarray:
 def fit_basis(kind: str, parts: list[np.ndarray]) -> Basis:
     """Standardisation (and principal components) of every block, from these tracks."""
     blocks = []
-    for (_, n_components), raw in zip(BLOCKS[kind], parts):
+    for spec, raw in zip(BLOCKS[kind], parts):
+        n_components = spec.components
         raw = np.asarray(raw, np.float32)
         if len(raw) > 1:
             mean, std = raw.mean(axis=0), raw.std(axis=0) + 1e-6
@@ -125,27 +157,58 @@ def fit_basis(kind: str, parts: list[np.ndarray]) -> Basis:
         k = min(n_components or 0, len(raw) - 1, raw.shape[1])
         if n_components and k >= 1:
             components = principal_axes((raw - mean) / std, k).T.astype(np.float32)
-        blocks.append(Block(mean.astype(np.float32), std.astype(np.float32), components))
+        blocks.append(Block(mean.astype(np.float32), std.astype(np.float32), components, spec.weight))
     return Basis(kind, blocks)
 
 
+def needs_tagger(kind: str) -> bool:
+    return any(spec.source == TAGGER for spec in BLOCKS[kind])
+
+
 def stored_parts(library, model: str, kind: str) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(track ids, one raw matrix per block of the representation), non-missing tracks."""
+    """(track ids, one raw matrix per block of the representation): non-missing tracks that have
+    every analysis it reads (none when it needs the tagger and none is installed)."""
     if kind not in BLOCKS:
         raise ValueError(f"unknown representation {kind!r}; one of {', '.join(KINDS)}")
-    loaded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for names, _ in BLOCKS[kind]:
-        for name in names:
-            if name not in loaded:
-                loaded[name] = library.embeddings(model, name)
+    tagger = library.tagger_key() if needs_tagger(kind) else None
+    if needs_tagger(kind) and tagger is None:
+        return np.zeros(0, np.int64), [np.zeros((0, 0), np.float32) for _ in BLOCKS[kind]]
+    sources = {GENRE: model, TAGGER: tagger}
+    loaded: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for spec in BLOCKS[kind]:
+        for name in spec.kinds:
+            key = (spec.source, name)
+            if key not in loaded:
+                loaded[key] = library.embeddings(sources[spec.source], name)
     ids = next(iter(loaded.values()))[0]
     for other, _ in loaded.values():  # a scan may save an analysis between two reads: keep tracks in all
         if not np.array_equal(ids, other):
             ids = np.intersect1d(ids, other)
     if not len(ids):
         return ids, [np.zeros((0, 0), np.float32) for _ in BLOCKS[kind]]
-    rows = {n: m if np.array_equal(i, ids) else m[np.searchsorted(i, ids)] for n, (i, m) in loaded.items()}
-    return ids, [np.hstack([rows[n] for n in names]) for names, _ in BLOCKS[kind]]
+    rows = {k: m if np.array_equal(i, ids) else m[np.searchsorted(i, ids)] for k, (i, m) in loaded.items()}
+    return ids, [np.hstack([rows[(spec.source, n)] for n in spec.kinds]) for spec in BLOCKS[kind]]
+
+
+_kind_cache: dict[tuple, tuple[int, str]] = {}
+
+
+def default_kind(library, model: str) -> str:
+    """MUSICNN_KIND when the tagger (MusiCNN) has analysed every track the genre model has, else
+    BBNN_KIND: a library scanned before MusiCNN keeps today's representation until its rescan has
+    heard every track, so neighbours never come from two different spaces."""
+    tagger = library.tagger_key()
+    if tagger is None:
+        return BBNN_KIND
+    version = library.data_version()
+    key = (str(library.path), model, tagger)
+    cached = _kind_cache.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    analysed, covered = library.analysis_coverage(model, tagger)
+    kind = MUSICNN_KIND if analysed and covered == analysed else BBNN_KIND
+    _kind_cache[key] = (version, kind)
+    return kind
 
 
 def features(library, model: str, kind: str) -> tuple[np.ndarray, np.ndarray, Basis]:
@@ -175,20 +238,22 @@ _cache: dict[tuple, VectorIndex] = {}
 _lock = threading.Lock()
 
 
-def vector_index(library, model: str, kind: str = DEFAULT_KIND) -> VectorIndex:
-    """The normalised matrix of a representation, rebuilt only when the analyses changed.
+def vector_index(library, model: str, kind: str | None = None) -> VectorIndex:
+    """The normalised matrix of a representation (None: the library's default), rebuilt only when
+    the analyses changed.
 
     Kept in memory and on disk (the data home's cache/vectors), so a command in a new process
     answers from the saved matrix instead of reading and fitting every track again.
     """
+    kind = kind or default_kind(library, model)
     version = library.data_version()
-    key = (str(library.path), model, kind)
+    key = (str(library.path), model, kind, library.tagger_key() if needs_tagger(kind) else None)
     with _lock:
         cached = _cache.get(key)
         if cached is not None and cached.version == version:
             return cached
     stamp = _library_stamp(library)
-    saved = _saved_path(library, model, kind)
+    saved = _saved_path(library, model, kind if key[3] is None else f"{kind}\0{key[3]}")
     index = _load_saved(saved, version, stamp)
     if index is None:
         ids, matrix, _ = features(library, model, kind)

@@ -1,25 +1,29 @@
-"""The Library view: every track in a table that fetches rows lazily from the database."""
+"""The Library view: every track in a table that fetches rows lazily from the database, with
+filters by predicted genre, tag genre, cluster and folder; it follows a running scan live."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, QPoint, Qt, QUrl, Signal
+from PySide6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QGuiApplication
-from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QHeaderView, QMenu, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu,
+                               QTableView, QVBoxLayout, QWidget)
 
 from app.library.fspath import display_path, from_db
 
 from .context import AppContext
 
 COLUMNS = [("Title", "title"), ("Artist", "artist"), ("Album", "album"), ("Duration", "duration"),
-           ("Genre", "top_genre"), ("Cluster", "cluster"), ("Status", "status")]
+           ("Genre", "top_genre"), ("Tags", "tags"), ("Cluster", "cluster"), ("Status", "status"), ("File", "path")]
 PAGE = 200
+LIVE_MS = 1000  # how often the table looks for new tracks while a scan runs
 
 
-def _duration(seconds) -> str:
-    if seconds is None:
+def format_duration(seconds) -> str:
+    """m:ss, or h:mm:ss from an hour on."""
+    if seconds is None or seconds < 0:
         return ""
     s = int(round(seconds))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
@@ -32,16 +36,40 @@ class LibraryModel(QAbstractTableModel):
         self.rows: list[dict] = []
         self.total = 0
         self.search = ""
+        self.filters: dict = {}
         self.sort_key, self.descending = "artist", False
         self.refresh()
 
     def refresh(self) -> None:
         self.beginResetModel()
-        self.total = self.ctx.library.count_tracks(self.search or None)
+        self.total = self.ctx.library.count_tracks(self.search or None, filters=self.filters)
         self.rows = []
         self.endResetModel()
         if self.total:
             self.fetchMore(QModelIndex())
+
+    def update_live(self) -> None:
+        """Bring the loaded rows up to date in place (a scan is adding and analysing tracks):
+        changed rows are repainted, new ones appended or inserted, without losing the scroll."""
+        total = self.ctx.library.count_tracks(self.search or None, filters=self.filters)
+        fresh = self.ctx.library.track_rows(0, max(len(self.rows), PAGE), self.sort_key, self.descending,
+                                            self.search or None, filters=self.filters)
+        if [r["id"] for r in fresh[:len(self.rows)]] == [r["id"] for r in self.rows]:
+            self.rows[:] = fresh[:len(self.rows)]
+            if self.rows:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(self.rows) - 1, len(COLUMNS) - 1))
+            self.total = total
+            if len(fresh) > len(self.rows) and len(self.rows) < PAGE:
+                self.fetchMore(QModelIndex())
+            return
+        self.beginResetModel()  # the view keeps its scroll position and selection (LibraryView.follow_scan)
+        self.rows = fresh
+        self.total = total
+        self.endResetModel()
+
+    def set_filters(self, filters: dict) -> None:
+        self.filters = {k: v for k, v in filters.items() if v is not None and v != ""}
+        self.refresh()
 
     def set_search(self, text: str) -> None:
         self.search = text.strip()
@@ -52,7 +80,8 @@ class LibraryModel(QAbstractTableModel):
         return not parent.isValid() and len(self.rows) < self.total
 
     def fetchMore(self, parent=QModelIndex()) -> None:
-        more = self.ctx.library.track_rows(len(self.rows), PAGE, self.sort_key, self.descending, self.search or None)
+        more = self.ctx.library.track_rows(len(self.rows), PAGE, self.sort_key, self.descending, self.search or None,
+                                           filters=self.filters)
         if not more:
             self.total = len(self.rows)
             return
@@ -80,11 +109,15 @@ class LibraryModel(QAbstractTableModel):
             if key == "title":
                 return row["title"] or Path(row["display_path"]).name
             if key == "duration":
-                return _duration(row["duration"])
+                return format_duration(row["duration"])
+            if key == "path":
+                return Path(row["display_path"]).name
             if key == "top_genre":
                 return f"{row['top_genre']} {row['top_prob']:.0%}" if row["top_genre"] else ""
             if key == "cluster":
                 return row["cluster_name"] or ("" if row["cluster"] is None else str(row["cluster"]))
+            if key == "tags":  # MusiCNN's three most probable tags
+                return ", ".join((row["tags"] or "").split(", ")[:3])
             value = row[key]
             return "" if value is None else str(value)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -135,17 +168,109 @@ class LibraryView(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(24)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in enumerate((260, 180, 200, 70, 120, 170, 80)):
+        for col, width in enumerate((220, 150, 160, 65, 110, 170, 160, 75, 190)):
             self.table.setColumnWidth(col, width)
         header.setStretchLastSection(True)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._menu)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda index: self._play([index.row()]))
+        self.filters = {key: QComboBox() for key in ("genre", "tag", "cluster", "folder")}
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 4, 4, 0)
+        for key, label in (("genre", "Genre"), ("tag", "Tag genre"), ("cluster", "Cluster"), ("folder", "Folder")):
+            combo = self.filters[key]
+            combo.setMinimumWidth(130)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            combo.currentIndexChanged.connect(self._filter_changed)
+            bar.addWidget(QLabel(label))
+            bar.addWidget(combo)
+        bar.addStretch(1)
+        self.count = QLabel("")
+        bar.addWidget(self.count)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
         layout.addWidget(self.table)
-        ctx.library_changed.connect(self.model.refresh)
+        self._revision = None
+        self.live = QTimer(self)
+        self.live.setInterval(LIVE_MS)
+        self.live.timeout.connect(self.follow_scan)
+        ctx.library_changed.connect(self.reload)
+        ctx.model_changed.connect(self.reload)
+        self.model.modelReset.connect(self._show_count)
+        self.model.rowsInserted.connect(self._show_count)
+        self.reload_filters()
+        self._show_count()
+
+    def reload(self) -> None:
+        self.reload_filters()
+        self.model.refresh()
+
+    def reload_filters(self) -> None:
+        """Fill the filter choices from the library (keeping what is chosen)."""
+        from app.library.mapping import clusters
+
+        lib = self.ctx.library
+        choices = {
+            "genre": [(g, g) for g in lib.genre_distribution()] if self.ctx.model_name else [],
+            "tag": [(t, t) for t in lib.tag_genres()],
+            "cluster": [(c["name"] or f"cluster {c['cluster']}", c["cluster"]) for c in clusters(lib)]
+            if self.ctx.model_name else [],
+            "folder": [(display_path(f["path"]), f["id"]) for f in lib.folders()],
+        }
+        for key, combo in self.filters.items():
+            current = combo.currentData()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem("All", None)
+            for text, value in choices[key]:
+                combo.addItem(text, value)
+            at = combo.findData(current)
+            combo.setCurrentIndex(at if at >= 0 else 0)
+            combo.blockSignals(False)
+        self._filter_changed()
+
+    def _filter_changed(self, *_) -> None:
+        wanted = {key: combo.currentData() for key, combo in self.filters.items()}
+        if wanted != self.model.filters and {k: v for k, v in wanted.items() if v is not None} != self.model.filters:
+            self.model.set_filters(wanted)
+
+    def _show_count(self, *_) -> None:
+        shown = self.model.total
+        self.count.setText(f"{shown} track{'s' if shown != 1 else ''}")
+
+    def set_following(self, on: bool) -> None:
+        """While a scan runs the table polls the library and shows tracks as they arrive."""
+        if on:
+            self._revision = None
+            self.live.start()
+        else:
+            self.live.stop()
+
+    def follow_scan(self) -> None:
+        revision = self.ctx.library.revision()
+        if revision == self._revision:
+            return
+        self._revision = revision
+        scroll = self.table.verticalScrollBar().value()
+        selected = set(self.selected_ids())
+        self.model.update_live()
+        if selected and not set(self.selected_ids()):
+            self._reselect(selected)
+        self.table.verticalScrollBar().setValue(scroll)
+        self._show_count()
+
+    def _reselect(self, ids: set[int]) -> None:
+        from PySide6.QtCore import QItemSelectionModel
+
+        flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+        selection = self.table.selectionModel()
+        selection.blockSignals(True)  # the same tracks stay selected: nothing to tell the other views
+        for r, row in enumerate(self.model.rows):
+            if row["id"] in ids:
+                selection.select(self.model.index(r, 0), flags)
+        selection.blockSignals(False)
 
     def selected_rows(self) -> list[int]:
         return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
@@ -159,6 +284,8 @@ class LibraryView(QWidget):
             self.ctx.select(ids)
 
     def select_track(self, track_id: int) -> None:
+        if track_id in self.selected_ids():
+            return
         for r, row in enumerate(self.model.rows):
             if row["id"] == track_id:
                 self.table.selectRow(r)
@@ -168,7 +295,7 @@ class LibraryView(QWidget):
     def _play(self, rows: list[int]) -> None:
         ids = self.model.track_ids(rows)
         if ids:
-            self.ctx.play_requested.emit(ids[0])
+            self.ctx.play_ids_requested.emit(ids)
 
     def _menu(self, pos: QPoint) -> None:
         rows = self.selected_rows()
@@ -178,8 +305,9 @@ class LibraryView(QWidget):
         paths = [from_db(self.model.rows[r]["path"]) for r in rows]
         menu = QMenu(self)
         actions = [
+            ("Play", lambda: self.ctx.play_ids_requested.emit(ids)),
+            ("Add to queue", lambda: self.ctx.queue_requested.emit(ids)),
             ("More like this", lambda: self.more_like_this.emit(ids)),
-            ("Play", lambda: self._play(rows)),
             ("Show in folder", lambda: self._show_in_folder(paths[0])),
             ("Copy path", lambda: QGuiApplication.clipboard().setText("\n".join(display_path(p) for p in paths))),
             ("Export selection as M3U8…", lambda: self.export_requested.emit(ids)),

@@ -1,22 +1,29 @@
 """The Map view: every analysed track as a point, coloured by cluster or predicted genre.
 
-Hover shows artist - title; a click selects the track everywhere (and previews it when asked);
-dragging with the right mouse button draws a rectangle whose tracks become a playlist; the seed
-and results of "more like this" and a sonic path are drawn on top.
+Hover shows artist - title (the file name when tags are missing); a click selects the track
+everywhere and stays marked; a lasso (free-form) or rectangle drag selects many, and the
+selection panel plays, queues, finds more like them or exports them. The legend selects a
+cluster on click and renames it from its menu. The map data is read off the GUI thread.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Callable
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QInputDialog,
+                               QLabel, QListWidget, QListWidgetItem, QMenu, QPushButton, QRadioButton, QSplitter, QVBoxLayout,
+                               QWidget)
 
-from app.library.mapping import clusters as load_clusters
-from app.library.mapping import map_points
+from app.library.fspath import display_path
 
 from .context import AppContext
+from .map_selection import inside_polygon, inside_rectangle
+
+MAX_LASSO_VERTICES = 200
 
 
 def palette(n: int) -> list[tuple[int, int, int]]:
@@ -33,65 +40,201 @@ def palette(n: int) -> list[tuple[int, int, int]]:
     return out[:n]
 
 
+def load_map(library) -> dict:
+    """Everything the view draws, read in one go (runs on a worker thread)."""
+    from app.library.mapping import clusters, map_points
+
+    points = map_points(library)
+    tracks = library.tracks(points["ids"].tolist())
+    names = []
+    for i, artist, title in zip(points["ids"].tolist(), points["artist"], points["title"]):
+        track = tracks.get(i)
+        file_name = Path(display_path(track["path"])).name if track else f"track {i}"
+        names.append(" - ".join(x for x in (artist, title) if x) or file_name)
+    status = library.status()
+    model = status["active_model"]
+    return {"points": points, "names": names, "clusters": {c["cluster"]: c for c in clusters(library)},
+            "analysed": status["analysed"].get(model, 0) if model else 0, "model": model}
+
+
 class _Plot(pg.PlotWidget):
+    """Scroll zooms, left-drag pans in point mode; in lasso or rectangle mode the left drag draws
+    the selection (a right drag always draws a rectangle)."""
+
+    polygon_selected = Signal(list)  # [(x, y), ...] in map coordinates
     rect_selected = Signal(QRectF)
 
     def __init__(self) -> None:
         super().__init__()
-        self._origin: QPointF | None = None
-        self._band = None
+        self.mode = "point"
+        self._shape: str | None = None
+        self._trail: list[tuple[float, float]] = []
+        self._band = pg.PlotDataItem(pen=pg.mkPen((255, 170, 0), width=2, style=Qt.PenStyle.DashLine))
+        self._band.setZValue(10)
+
+    def _at(self, ev) -> tuple[float, float]:
+        p = self.plotItem.vb.mapSceneToView(self.mapToScene(ev.position().toPoint()))
+        return p.x(), p.y()
 
     def mousePressEvent(self, ev):
-        if ev.button() == Qt.MouseButton.RightButton:
-            self._origin = self.plotItem.vb.mapSceneToView(self.mapToScene(ev.position().toPoint()))
-            self._band = pg.RectROI(self._origin, [0, 0], pen=pg.mkPen((255, 200, 0), width=2), movable=False)
-            self.addItem(self._band)
+        right = ev.button() == Qt.MouseButton.RightButton
+        if right or (ev.button() == Qt.MouseButton.LeftButton and self.mode in ("lasso", "rectangle")):
+            self._shape = "rectangle" if right else self.mode
+            self._trail = [self._at(ev)]
+            if self._band.scene() is None:
+                self.addItem(self._band)
             ev.accept()
             return
         super().mousePressEvent(ev)
 
     def mouseMoveEvent(self, ev):
-        if self._origin is not None and self._band is not None:
-            p = self.plotItem.vb.mapSceneToView(self.mapToScene(ev.position().toPoint()))
-            self._band.setSize([p.x() - self._origin.x(), p.y() - self._origin.y()])
-            ev.accept()
+        if self._shape is None:
+            super().mouseMoveEvent(ev)
             return
-        super().mouseMoveEvent(ev)
+        point = self._at(ev)
+        if self._shape == "lasso":
+            self._trail.append(point)
+            xs, ys = zip(*(self._trail + self._trail[:1]))
+        else:
+            (x0, y0), (x1, y1) = self._trail[0], point
+            self._trail[1:] = [point]
+            xs, ys = (x0, x1, x1, x0, x0), (y0, y0, y1, y1, y0)
+        self._band.setData(list(xs), list(ys))
+        ev.accept()
 
     def mouseReleaseEvent(self, ev):
-        if self._origin is not None and ev.button() == Qt.MouseButton.RightButton:
-            p = self.plotItem.vb.mapSceneToView(self.mapToScene(ev.position().toPoint()))
-            rect = QRectF(self._origin, p).normalized()
-            self.removeItem(self._band)
-            self._origin, self._band = None, None
-            self.rect_selected.emit(rect)
-            ev.accept()
+        if self._shape is None:
+            super().mouseReleaseEvent(ev)
             return
-        super().mouseReleaseEvent(ev)
+        shape, trail = self._shape, self._trail + [self._at(ev)]
+        self._shape, self._trail = None, []
+        self._band.setData([], [])
+        ev.accept()
+        if shape == "lasso":
+            step = max(1, len(trail) // MAX_LASSO_VERTICES)
+            self.polygon_selected.emit(trail[::step])
+        else:
+            self.rect_selected.emit(QRectF(QPointF(*trail[0]), QPointF(*trail[-1])).normalized())
+
+
+class SelectionPanel(QGroupBox):
+    """Count and actions for the tracks selected on the map."""
+
+    def __init__(self) -> None:
+        super().__init__("Selection")
+        self.count = QLabel("Nothing selected. Draw a lasso or click a cluster.")
+        self.count.setWordWrap(True)
+        self.play = QPushButton("Play")
+        self.queue = QPushButton("Queue")
+        self.similar = QPushButton("More like this")
+        self.export = QPushButton("Export…")
+        grid = QGridLayout()
+        for n, b in enumerate((self.play, self.queue, self.similar, self.export)):
+            grid.addWidget(b, n // 2, n % 2)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.count)
+        layout.addLayout(grid)
+        self.show_count(0)
+
+    def show_count(self, n: int) -> None:
+        self.count.setText(f"{n} track{'s' if n != 1 else ''} selected" if n else
+                           "Nothing selected. Draw a lasso or click a cluster in the legend.")
+        for b in (self.play, self.queue, self.similar, self.export):
+            b.setEnabled(n > 0)
 
 
 class MapView(QWidget):
     playlist_requested = Signal(list)
     refit_requested = Signal()
+    destination_picked = Signal(int)
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
         self.ctx = ctx
-        self.points: dict = {"ids": np.zeros(0, np.int64), "x": np.zeros(0), "y": np.zeros(0)}
+        self.points: dict = {"ids": np.zeros(0, np.int64), "x": np.zeros(0), "y": np.zeros(0),
+                             "cluster": np.zeros(0, np.int64), "top_genre": []}
+        self.names: list[str] = []
+        self.clusters: dict = {}
+        self._index: dict[int, int] = {}
+        self._analysed = 0
+        self._running: set[str] = set()
+        self._picker: Callable[[int], None] | None = None
+        self.selection: list[int] = []
+        self._build()
+        ctx.track_selected.connect(self.mark_selected)
+        ctx.similar_ready.connect(self.show_similar)
+        ctx.path_ready.connect(self.show_path)
+        self.reload()
+
+    # -- construction
+    def _build_bar(self) -> QHBoxLayout:
         self.colour_by = QComboBox()
         self.colour_by.addItems(["Cluster", "Predicted genre"])
         self.colour_by.currentIndexChanged.connect(lambda _: self.redraw())
+        self.modes = QButtonGroup(self)
+        mode_row = QHBoxLayout()
+        for n, (mode, label, tip) in enumerate((("point", "Point", "Click a point to select it; drag to pan"),
+                                                ("lasso", "Lasso", "Draw around points to select them"),
+                                                ("rectangle", "Rectangle", "Drag a rectangle to select points"))):
+            button = QRadioButton(label)
+            button.setToolTip(tip)
+            button.setProperty("mode", mode)
+            button.setChecked(n == 0)
+            self.modes.addButton(button)
+            mode_row.addWidget(button)
+        self.modes.buttonToggled.connect(self._mode_changed)
         self.preview = QCheckBox("Play on click")
         self.refit = QPushButton("Recompute map")
         self.refit.clicked.connect(self.refit_requested.emit)
         self.info = QLabel("")
-        self.hint = QLabel("Click a point to select it · right-drag a rectangle to make a playlist · scroll to zoom")
-        self.hint.setStyleSheet("color: gray")
         bar = QHBoxLayout()
-        for w in (QLabel("Colour by"), self.colour_by, self.preview, self.refit):
+        bar.addWidget(QLabel("Colour by"))
+        bar.addWidget(self.colour_by)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Select:"))
+        bar.addLayout(mode_row)
+        bar.addSpacing(12)
+        for w in (self.preview, self.refit):
             bar.addWidget(w)
         bar.addStretch(1)
         bar.addWidget(self.info)
+        return bar
+
+    def _build(self) -> None:
+        bar = self._build_bar()
+        self._build_plot()
+        self.panel = SelectionPanel()
+        self.panel.play.clicked.connect(lambda: self.ctx.play_ids_requested.emit(self.selection))
+        self.panel.queue.clicked.connect(lambda: self.ctx.queue_requested.emit(self.selection))
+        self.panel.similar.clicked.connect(lambda: self.ctx.similar_requested.emit(self.selection))
+        self.panel.export.clicked.connect(lambda: self.playlist_requested.emit(self.selection))
+        self.legend = QListWidget()
+        self.legend.setWordWrap(True)
+        self.legend.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.legend.itemClicked.connect(self._legend_clicked)
+        self.legend.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.legend.customContextMenuRequested.connect(self._legend_menu)
+        self.legend.itemDoubleClicked.connect(self._rename)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.panel)
+        side_layout.addWidget(QLabel("Clusters (click to select, double-click to rename)"))
+        side_layout.addWidget(self.legend, 1)
+        side.setMinimumWidth(300)
+        split = QSplitter()
+        split.addWidget(self.plot)
+        split.addWidget(side)
+        split.setStretchFactor(0, 1)
+        split.setSizes([900, 330])
+        self.hint = QLabel("Scroll to zoom · drag to pan · right-drag always draws a rectangle")
+        self.hint.setStyleSheet("color: gray")
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.hint)
+
+    def _build_plot(self) -> None:
         self.plot = _Plot()
         self.plot.setBackground(None)
         self.plot.hideAxis("left")
@@ -102,45 +245,73 @@ class MapView(QWidget):
         self.scatter.sigHovered.connect(self._hovered)
         self.plot.addItem(self.scatter)
         self.highlight = pg.ScatterPlotItem(size=13, pxMode=True, brush=None, pen=pg.mkPen((255, 215, 0), width=2.5))
+        self.chosen = pg.ScatterPlotItem(size=11, pxMode=True, brush=None, pen=pg.mkPen((255, 140, 0), width=2))
         self.seed_mark = pg.ScatterPlotItem(size=18, symbol="star", pxMode=True, brush=pg.mkBrush(255, 215, 0),
                                             pen=pg.mkPen("k"))
         self.path_line = pg.PlotDataItem(pen=pg.mkPen((255, 215, 0), width=2))
         self.selected_mark = pg.ScatterPlotItem(size=16, pxMode=True, brush=None, pen=pg.mkPen((230, 30, 30), width=3))
-        for item in (self.path_line, self.highlight, self.seed_mark, self.selected_mark):
+        for item in (self.path_line, self.highlight, self.chosen, self.seed_mark, self.selected_mark):
             self.plot.addItem(item)
-        self.plot.rect_selected.connect(self._rect)
-        self.legend = QListWidget()
-        self.legend.setMaximumWidth(260)
-        self.legend.itemClicked.connect(self._legend_clicked)
-        split = QSplitter()
-        split.addWidget(self.plot)
-        split.addWidget(self.legend)
-        split.setStretchFactor(0, 1)
-        layout = QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(split, 1)
-        layout.addWidget(self.hint)
-        self.empty = QLabel("No map yet: scan some music, then press “Recompute map”.", self.plot)
+        self.plot.polygon_selected.connect(self.select_polygon)
+        self.plot.rect_selected.connect(self.select_rect)
+        self.empty = QLabel("", self.plot)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        ctx.track_selected.connect(self.mark_selected)
-        ctx.similar_ready.connect(self.show_similar)
-        ctx.path_ready.connect(self.show_path)
-        self.reload()
+        self.empty.setWordWrap(True)
+        self.empty.setStyleSheet("font-size: 12pt; color: gray")
 
+    # -- data
     def reload(self) -> None:
-        self.points = map_points(self.ctx.library) if self.ctx.model_name else self.points
-        self.clusters = {c["cluster"]: c for c in load_clusters(self.ctx.library)} if self.ctx.model_name else {}
+        """Read the map in the background; the current drawing stays until the new one arrives."""
+        if not self.ctx.model_name:
+            self._apply({"points": self.points, "names": self.names, "clusters": {}, "analysed": 0, "model": None})
+            return
+        self.ctx.jobs.submit("map-data", load_map, self._apply)
+
+    def _apply(self, data: dict) -> None:
+        self.points, self.names, self.clusters = data["points"], data["names"], data["clusters"]
+        self._analysed = data["analysed"]
         self._index = {int(i): n for n, i in enumerate(self.points["ids"])}
+        self.selection = [i for i in self.selection if i in self._index]
         self.redraw()
+        if self.ctx.selected:
+            self.mark_selected(self.ctx.selected[0])
+
+    def has_map(self) -> bool:
+        return len(self.points["ids"]) > 0
+
+    def task_state(self, name: str, running: bool) -> None:
+        """The main window tells the map what runs, so the empty map says the truth."""
+        (self._running.add if running else self._running.discard)(name)
+        self._explain_empty()
+
+    def _explain_empty(self) -> None:
+        n = len(self.points["ids"])
+        model = self.ctx.model_name
+        if n:
+            text = ""
+        elif not model:
+            text = "No model yet: get one in the Model tab."
+        elif "map" in self._running:
+            text = "Computing the map…"
+        elif "scan" in self._running:
+            text = ("Scanning: the map is drawn when the scan has analysed your music "
+                    f"({self._analysed} tracks analysed so far).")
+        elif self._analysed:
+            text = f"{self._analysed} tracks are analysed but not mapped yet: press “Recompute map”."
+        else:
+            text = f"{model} has not analysed this library yet: press Scan (earlier models' results are kept)."
+        self.empty.setText(text)
+        self.empty.setVisible(bool(text))
+        self.empty.setGeometry(self.plot.rect().adjusted(20, 20, -20, -20))
 
     def redraw(self) -> None:
         n = len(self.points["ids"])
-        self.empty.setVisible(n == 0)
-        self.empty.resize(self.plot.size())
         self.info.setText(f"{n} tracks, {len(self.clusters)} clusters" if n else "")
         self.legend.clear()
+        self._explain_empty()
         if n == 0:
             self.scatter.setData([])
+            self._show_selection()
             return
         by_genre = self.colour_by.currentIndex() == 1
         keys = list(self.points["top_genre"]) if by_genre else [int(c) for c in self.points["cluster"]]
@@ -151,25 +322,47 @@ class MapView(QWidget):
                              data=self.points["ids"].tolist())
         counts = {k: keys.count(k) for k in names}
         for k in names:
-            label = str(k) if by_genre else f"[{k}] " + self.clusters.get(k, {}).get("name", f"cluster {k}")
+            info = self.clusters.get(k, {})
+            label = str(k) if by_genre else info.get("name") or f"cluster {k}"
             item = QListWidgetItem(f"■  {label}  ({counts[k]})")
             item.setForeground(pg.mkColor(*colours[k]))
             item.setData(Qt.ItemDataRole.UserRole, k)
+            if not by_genre:
+                genres = ", ".join(f"{g} {p:.0%}" for g, p in info.get("top_genres", [])[:3])
+                item.setToolTip(f"Cluster {k}: {label}" + (f"\nGenres: {genres}" if genres else ""))
             self.legend.addItem(item)
         self.plot.autoRange()
+        self._show_selection()
 
     def resizeEvent(self, ev):
         super().resizeEvent(ev)
-        self.empty.resize(self.plot.size())
+        self.empty.setGeometry(self.plot.rect().adjusted(20, 20, -20, -20))
 
     def _xy(self, ids) -> tuple[np.ndarray, np.ndarray]:
         rows = [self._index[i] for i in ids if i in self._index]
         return self.points["x"][rows], self.points["y"][rows]
 
+    # -- pointing
+    def _mode_changed(self, button, checked: bool) -> None:
+        if checked:
+            self.plot.mode = button.property("mode")
+
+    def pick_destination(self, callback: Callable[[int], None]) -> None:
+        """The next click on a point chooses it (for a sonic path) instead of selecting it."""
+        self._picker = callback
+        self.hint.setText("Click the track the path should walk to (Esc in the path dialog cancels).")
+
     def _clicked(self, _item, spots, *args) -> None:
-        if not spots:
+        if not len(spots):
             return
         track_id = int(spots[0].data())
+        if self._picker is not None:
+            picker, self._picker = self._picker, None
+            self.hint.setText("Scroll to zoom · drag to pan · right-drag always draws a rectangle")
+            picker(track_id)
+            self.destination_picked.emit(track_id)
+            return
+        self.mark_selected(track_id)
         self.ctx.select([track_id])
         if self.preview.isChecked():
             self.ctx.play_requested.emit(track_id)
@@ -179,29 +372,60 @@ class MapView(QWidget):
             self.plot.setToolTip("")
             return
         n = self._index.get(int(spots[0].data()))
-        if n is None:
-            return
-        artist, title = self.points["artist"][n], self.points["title"][n]
-        self.plot.setToolTip(" - ".join(x for x in (artist, title) if x) or f"track {spots[0].data()}")
+        if n is not None:
+            self.plot.setToolTip(self.names[n] if n < len(self.names) else "")
 
-    def _rect(self, rect: QRectF) -> None:
-        inside = ((self.points["x"] >= rect.left()) & (self.points["x"] <= rect.right()) &
-                  (self.points["y"] >= rect.top()) & (self.points["y"] <= rect.bottom()))
-        ids = self.points["ids"][inside].tolist()
-        if ids:
-            self.playlist_requested.emit(ids)
+    # -- selecting many
+    def set_selection(self, ids: list[int]) -> None:
+        self.selection = [int(i) for i in ids if int(i) in self._index]
+        self._show_selection()
+
+    def _show_selection(self) -> None:
+        x, y = self._xy(self.selection)
+        self.chosen.setData(x=x, y=y)
+        self.panel.show_count(len(self.selection))
+
+    def select_polygon(self, polygon: list) -> None:
+        mask = inside_polygon(self.points["x"], self.points["y"], polygon)
+        self.set_selection(self.points["ids"][mask].tolist())
 
     def select_rect(self, rect: QRectF) -> None:
-        self._rect(rect)
+        mask = inside_rectangle(self.points["x"], self.points["y"], rect.left(), rect.top(), rect.right(), rect.bottom())
+        self.set_selection(self.points["ids"][mask].tolist())
 
-    def _legend_clicked(self, item: QListWidgetItem) -> None:
-        key = item.data(Qt.ItemDataRole.UserRole)
+    def _legend_key_ids(self, key) -> list[int]:
         by_genre = self.colour_by.currentIndex() == 1
         values = self.points["top_genre"] if by_genre else self.points["cluster"].tolist()
-        ids = [int(i) for i, v in zip(self.points["ids"], values) if v == key]
-        x, y = self._xy(ids)
-        self.highlight.setData(x=x, y=y)
+        return [int(i) for i, v in zip(self.points["ids"], values) if v == key]
 
+    def _legend_clicked(self, item: QListWidgetItem) -> None:
+        self.set_selection(self._legend_key_ids(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _legend_menu(self, pos) -> None:
+        item = self.legend.itemAt(pos)
+        if item is None or self.colour_by.currentIndex() == 1:
+            return
+        menu = QMenu(self)
+        menu.addAction("Rename…", lambda: self._rename(item))
+        menu.addAction("Play", lambda: self.ctx.play_ids_requested.emit(self._legend_key_ids(item.data(Qt.ItemDataRole.UserRole))))
+        menu.exec(self.legend.viewport().mapToGlobal(pos))
+
+    def _rename(self, item: QListWidgetItem) -> None:
+        if self.colour_by.currentIndex() == 1:
+            return
+        cluster = int(item.data(Qt.ItemDataRole.UserRole))
+        current = self.clusters.get(cluster, {}).get("name", "")
+        name, ok = QInputDialog.getText(self, "Rename cluster", f"A name for cluster {cluster}:", text=current)
+        if ok and name.strip():
+            self.rename_cluster(cluster, name)
+
+    def rename_cluster(self, cluster: int, name: str) -> None:
+        self.ctx.library.rename_cluster(cluster, name)
+        self.clusters.setdefault(cluster, {})["name"] = name.strip()
+        self.redraw()
+        self.ctx.library_changed.emit()
+
+    # -- what other views show on the map
     def mark_selected(self, track_id: int) -> None:
         x, y = self._xy([track_id])
         self.selected_mark.setData(x=x, y=y)

@@ -1,10 +1,13 @@
 """The Model view: the active model's card, fetching the authors' model, importing a file,
-switching models (then offering to analyse the library with it)."""
+switching models (then offering to analyse the library with it), and the MusiCNN tagger
+(get it, switch it on or off)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
                                QMessageBox, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from model.authors_weights import DEFAULT_FOLD
@@ -16,8 +19,15 @@ FETCH_NOTE = ("The BBNN authors' trained model (about 2.5 MB) is downloaded from
               "CaifengLiu/music-genre-classification, checked against its known sha256 and converted here.")
 
 
+MUSICNN_NOTE = ("MusiCNN (Pons and Serra, MTG-UPF; ISC licence) hears mood, style, instrumentation and decade tags "
+                "(chill, mellow, happy, sad, party, guitar, 80s...) and sharpens \"more like this\". Its weights come "
+                "from the musicnn 0.1.0 package on the Python package index (29 MB, sha256 checked).")
+
+
 class ModelView(QWidget):
     fetch_requested = Signal(str, int)
+    import_requested = Signal(str)  # a file to import (in the background)
+    musicnn_fetch_requested = Signal()
     reanalyse_requested = Signal()
 
     def __init__(self, ctx: AppContext) -> None:
@@ -55,6 +65,7 @@ class ModelView(QWidget):
         note.setStyleSheet("color: gray")
         layout = QVBoxLayout(self)
         layout.addWidget(self.card)
+        layout.addWidget(self._musicnn_box())
         layout.addWidget(QLabel("Models on this computer"))
         layout.addWidget(self.models)
         layout.addLayout(use_row)
@@ -64,7 +75,45 @@ class ModelView(QWidget):
         ctx.model_changed.connect(self.reload)
         self.reload()
 
+    def _musicnn_box(self) -> QGroupBox:
+        box = QGroupBox("MusiCNN tagger")
+        self.musicnn_status = QLabel("")
+        self.musicnn_status.setWordWrap(True)
+        self.musicnn_fetch = QPushButton("Get MusiCNN")
+        self.musicnn_fetch.clicked.connect(self.musicnn_fetch_requested.emit)
+        self.musicnn_on = QCheckBox("Hear tracks with MusiCNN too when scanning")
+        self.musicnn_on.setChecked(self.ctx.settings.value("analysis/musicnn", "true") != "false")
+        self.musicnn_on.toggled.connect(lambda on: self.ctx.settings.setValue("analysis/musicnn", "true" if on else "false"))
+        note = QLabel(MUSICNN_NOTE)
+        note.setWordWrap(True)
+        note.setStyleSheet("color: gray")
+        row = QHBoxLayout()
+        row.addWidget(self.musicnn_fetch)
+        row.addWidget(self.musicnn_on)
+        row.addStretch(1)
+        inner = QVBoxLayout(box)
+        inner.addWidget(self.musicnn_status)
+        inner.addLayout(row)
+        inner.addWidget(note)
+        return box
+
+    def _reload_musicnn(self) -> None:
+        try:
+            tagger = self.ctx.store.musicnn()
+        except ModelStoreError as e:
+            tagger, problem = None, str(e)
+        else:
+            problem = None
+        if tagger:
+            self.musicnn_status.setText(f"{tagger.name}: {len(tagger.classes)} tags, from {tagger.source}")
+        else:
+            self.musicnn_status.setText(problem or "Not installed: press Get MusiCNN, or run "
+                                                   "'cratedigger model fetch musicnn'. Without it the app works "
+                                                   "with the genre model alone.")
+        self.musicnn_fetch.setVisible(tagger is None)
+
     def reload(self) -> None:
+        self._reload_musicnn()
         active = self.ctx.store.active()
         self.models.clear()
         for m in self.ctx.store.list():
@@ -85,13 +134,27 @@ class ModelView(QWidget):
         spec = active.spec
         self.fields["input"].setText(f"{spec.n_frames} × {spec.n_mels} log-mel, {spec.clip_seconds:.1f} s at {spec.sample_rate} Hz")
 
+    def _accuracy_ok(self, name: str) -> bool:
+        """A model no better than chance is only used when the user insists."""
+        try:
+            manifest = self.ctx.store.manifest(name)
+        except ModelStoreError:
+            return True
+        acc = manifest.metrics.get("test_accuracy", manifest.metrics.get("mean_test_accuracy_over_folds"))
+        chance = 1.0 / max(1, len(manifest.classes))
+        if not isinstance(acc, float) or acc >= max(0.5, 2 * chance):
+            return True
+        return QMessageBox.question(
+            self, "A weak model", f"{name} scored {acc:.0%} on its test data (chance is {chance:.0%}): its genres "
+            "and map will mostly be noise. Use it anyway?") == QMessageBox.StandardButton.Yes
+
     def _selected_name(self) -> str | None:
         item = self.models.currentItem()
         return item.text()[3:].strip() if item else None
 
     def _use(self) -> None:
         name = self._selected_name()
-        if not name:
+        if not name or not self._accuracy_ok(name):
             return
         try:
             self.ctx.store.use(name)
@@ -110,13 +173,9 @@ class ModelView(QWidget):
             self.reanalyse_requested.emit()
 
     def _import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a model", "", "Models (*.hdf5 *.h5 *.safetensors)")
-        if not path:
-            return
-        try:
-            self.ctx.store.import_file(path)
-        except ModelStoreError as e:
-            QMessageBox.warning(self, "Import failed", f"{e}\n\nNothing was changed.")
-            return
-        self.ctx.model_changed.emit()
-        self.offer_reanalysis()
+        downloads = Path.home() / "Downloads"
+        start = self.ctx.settings.value("last_model_dir", str(downloads if downloads.is_dir() else Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Import a model", start, "Models (*.hdf5 *.h5 *.safetensors)")
+        if path:
+            self.ctx.settings.setValue("last_model_dir", str(Path(path).parent))
+            self.import_requested.emit(path)

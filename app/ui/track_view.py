@@ -1,4 +1,4 @@
-"""The Track panel: tags, cover art, the genre bar chart and the per-window genre timeline."""
+"""The Track panel: tags, cover art, the genre bar chart, MusiCNN's top tags beside it, and the per-window genre timeline."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from app.library.fspath import display_path, from_db
 from app.library.tags import read_cover
 
 from .context import AppContext
+from .library_view import format_duration
 from .map_view import palette
 
 FIELDS = [("Title", "title"), ("Artist", "artist"), ("Album", "album"), ("Album artist", "album_artist"),
@@ -52,6 +53,13 @@ class TrackView(QWidget):
         self.bars.setBackground(None)
         self.bars.setMouseEnabled(False, False)
         self.bars.setMinimumHeight(220)
+        self.tag_bars = pg.PlotWidget(title="Tags (MusiCNN)")
+        self.tag_bars.setBackground(None)
+        self.tag_bars.setMouseEnabled(False, False)
+        self.tag_bars.setMinimumHeight(220)
+        self.tag_note = QLabel("")
+        self.tag_note.setWordWrap(True)
+        self.tag_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.timeline = pg.PlotWidget(title="Genre by window")
         self.timeline.setBackground(None)
         self.timeline.setMouseEnabled(False, False)
@@ -66,7 +74,9 @@ class TrackView(QWidget):
         buttons.addWidget(self.status, 1)
         charts = QGridLayout()
         charts.addWidget(self.bars, 0, 0)
-        charts.addWidget(self.timeline, 0, 1)
+        charts.addWidget(self.tag_bars, 0, 1)
+        charts.addWidget(self.tag_note, 0, 1)
+        charts.addWidget(self.timeline, 1, 0, 1, 2)
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
         layout.addLayout(top)
@@ -82,13 +92,18 @@ class TrackView(QWidget):
         self._duration = track["duration"]
         name = track["title"] or Path(display_path(track["path"])).name
         self.heading.setText(" - ".join(x for x in (track["artist"], name) if x))
+        error = self.ctx.library.track_error(track_id)
+        broken = error is not None or track.get("missing")
         for _, key in FIELDS:
             value = track.get(key)
             if key == "path":
                 value = display_path(value)
-            elif key == "duration" and value:
-                value = f"{int(value) // 60}:{int(value) % 60:02d}"
+            elif key == "duration":
+                value = format_duration(value) if value and value > 0 else "unknown"
+            elif key == "codec" and broken:
+                value = "not readable" if error else value
             self.values[key].setText("" if value is None else str(value))
+        self.play.setEnabled(not broken)
         data = read_cover(from_db(track["path"]))
         pix = QPixmap()
         if data and pix.loadFromData(data):
@@ -98,12 +113,18 @@ class TrackView(QWidget):
             self.cover.setPixmap(QPixmap())
             self.cover.setText("no cover art")
         analysis = self.ctx.library.analysis(track_id)
-        error = self.ctx.library.db.execute("SELECT reason, detail FROM errors WHERE track_id = ?", [track_id]).fetchone()
         self.bars.clear()
         self.timeline.clear()
+        self.bars.getAxis("left").setTicks(None)
+        self.timeline.setTitle("Genre by window")
+        if track.get("missing"):
+            self.status.setText("The file is gone from its folder (a drive unplugged, or moved away).")
+        self._draw_tags(track_id)
         if analysis is None:
-            self.status.setText(f"Not analysed: {error[0]} – {error[1]}" if error else
-                                "Not analysed yet with the active model.")
+            if error:
+                self.status.setText(f"Not analysed: {error['reason']} – {error['detail']}")
+            elif not track.get("missing"):
+                self.status.setText("Not analysed yet with the active model.")
             return
         self.status.setText(f"Analysed by {analysis['model']} from {len(analysis['window_starts'])} windows.")
         self._draw(analysis)
@@ -135,3 +156,35 @@ class TrackView(QWidget):
         legend_items = [(classes[i], colours[i]) for i in np.argsort(-probs)[:4]]
         self.timeline.setTitle("Genre by window: " +
                                "  ".join(f"<span style='color: rgb{c}'>■ {name}</span>" for name, c in legend_items))
+
+    def _musicnn_installed(self) -> bool:
+        try:
+            return self.ctx.store.musicnn() is not None
+        except Exception:  # a damaged manifest counts as absent here; the Model view says more
+            return False
+
+    def _draw_tags(self, track_id: int) -> None:
+        """MusiCNN's ten most probable tags as bars, or a line saying why there are none."""
+        self.tag_bars.clear()
+        top = self.ctx.library.top_tags(track_id, 10)
+        if not top:
+            if self.ctx.library.tagger_name() is not None:
+                note = "Not tagged yet: scan again to hear it with MusiCNN."
+            elif self._musicnn_installed():
+                note = "MusiCNN is switched off (Model view): the genre model listens alone."
+            else:
+                note = ("MusiCNN (mood, style and decade tags) is not installed: get it in the Model view or with "
+                        "'cratedigger model fetch musicnn'.")
+            self.tag_note.setText(note)
+            self.tag_note.show()
+            self.tag_bars.hide()
+            return
+        self.tag_note.hide()
+        self.tag_bars.show()
+        names = [t for t, _ in top][::-1]  # horizontal bars, the strongest tag on top
+        probs = np.array([p for _, p in top][::-1])
+        y = np.arange(len(names))
+        self.tag_bars.addItem(pg.BarGraphItem(x0=0, y=y, height=0.7, width=probs, brush=pg.mkBrush(90, 140, 200)))
+        self.tag_bars.getAxis("left").setTicks([list(enumerate(names))])
+        self.tag_bars.setXRange(0, 1)
+        self.tag_bars.setYRange(-0.6, len(names) - 0.4)

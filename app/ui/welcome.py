@@ -46,13 +46,14 @@ class WelcomePage(QWidget):
         box1.addLayout(row1)
         box1.addWidget(source)
         self.step2 = QGroupBox("2. Add your music folder")
-        music = Path.home() / "Music"
-        self.folder = QLineEdit(str(music if music.is_dir() else Path.home()))
+        self.folder = QLineEdit()  # never pre-filled: one click must not scan a whole home folder
+        self.folder.setPlaceholderText("Choose the folder that holds your music…")
         choose = QPushButton("Choose…")
         choose.clicked.connect(self._choose)
         self.start = QPushButton("Start listening")
         self.start.setDefault(True)
-        self.start.clicked.connect(lambda: self.start_requested.emit(self.folder.text()))
+        self.start.clicked.connect(lambda: self.start_requested.emit(self.folder.text().strip()))
+        self.folder.textChanged.connect(lambda _: self.reload())
         row2 = QHBoxLayout()
         row2.addWidget(self.folder, 1)
         row2.addWidget(choose)
@@ -72,10 +73,19 @@ class WelcomePage(QWidget):
     def reload(self) -> None:
         active = self.ctx.store.active()
         self.model_state.setText(f"✓ {active.name} is ready." if active else "No model yet.")
+        self.model_state.setStyleSheet("")
         self.step2.setEnabled(active is not None)
-        self.start.setEnabled(active is not None)
+        self.start.setEnabled(active is not None and bool(self.folder.text().strip()))
+
+    def show_problem(self, text: str) -> None:
+        """A failed download or import, until the next success."""
+        if self.ctx.store.active() is None:
+            self.model_state.setText(text)
+            self.model_state.setStyleSheet("color: #c0392b")
 
     def _choose(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Your music folder", self.folder.text())
+        music = Path.home() / "Music"
+        start = self.folder.text() or str(music if music.is_dir() else Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Your music folder", start)
         if folder:
             self.folder.setText(folder)

@@ -39,6 +39,8 @@ class ScanSummary:
     # library folders not on disk whose tracks turned up under a scanned folder: offer
     # 'folders move' (each {"old", "new", "tracks"})
     folder_moves: list = field(default_factory=list)
+    models: list = field(default_factory=list)  # the ears' names, genre model first
+    musicnn_missing: bool = False  # MusiCNN was wanted (by default) but is not installed
 
 
 class Reporter:

@@ -105,9 +105,10 @@ class TrackWriter:
         with db.conn:
             db.execute(
                 "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts, window_probs,"
-                " embedding, embedding_std, dense, n_windows, analysed_at, analysis_seconds)"
+                " embedding, embedding_std, dense, dense_max, top_labels, n_windows, analysed_at, analysis_seconds)"
                 " SELECT ?, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
-                " dense, n_windows, analysed_at, 0 FROM analyses WHERE track_id = ? AND model = ?", [track_id, row[0], key])
+                " dense, dense_max, top_labels, n_windows, analysed_at, 0 FROM analyses WHERE track_id = ? AND model = ?",
+                [track_id, row[0], key])
             self.library._bump()
         return True
 

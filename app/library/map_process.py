@@ -1,0 +1,102 @@
+"""Build the map in a separate, long-lived worker process.
+
+UMAP, pynndescent and scikit-learn hold Python's GIL for tens to hundreds of milliseconds at a
+time (numba code without `nogil`, LAPACK through f2py), which froze the window when the map was
+built on a thread of the app's process. In a process of its own the build never touches the
+app's GIL; the worker stays alive between builds so UMAP's compiled code is paid once per
+session, and cancelling (or closing the app) simply ends the process.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+from .mapping import MapCancelled
+
+CANCEL_GRACE_SECONDS = 2.0  # a cancelled build stops at its next stage; after this the process is ended
+_progress = None  # in the worker: the progress queue and the cancel flag
+_cancel = None
+_pool: ProcessPoolExecutor | None = None
+_queue = None
+_flag = None
+
+
+def _init(progress_queue, cancel_flag) -> None:
+    global _progress, _cancel
+    _progress, _cancel = progress_queue, cancel_flag
+
+
+def _build(home: str | None, library_path: str, refit: bool, options: dict) -> dict:
+    """Runs in the worker process."""
+    if home:
+        os.environ["CRATEDIGGER_HOME"] = home
+    from .db import Library
+    from .mapping import build_map
+
+    def report(stage: str, fraction: float) -> None:
+        if _progress is not None:
+            _progress.put((stage, fraction))
+
+    with Library(library_path) as library:
+        return build_map(library, refit=refit, progress=report, should_stop=_cancel.is_set, **options)
+
+
+def _worker() -> tuple[ProcessPoolExecutor, object, object]:
+    global _pool, _queue, _flag
+    if _pool is None:
+        context = get_context("spawn")
+        _queue, _flag = context.Queue(), context.Event()
+        _pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init, initargs=(_queue, _flag))
+    return _pool, _queue, _flag
+
+
+def stop_worker() -> None:
+    """End the worker process now (a cancelled build, or the app closing)."""
+    global _pool, _queue
+    pool, _pool, _queue = _pool, None, None
+    if pool is None:
+        return
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def build_map_in_worker(library_path: str | Path, refit: bool = False,
+                        progress: Callable[[str, float], None] | None = None,
+                        should_stop: Callable[[], bool] | None = None, poll_seconds: float = 0.05,
+                        **options) -> dict:
+    """mapping.build_map(library, refit=refit, **options) in the worker process; raises
+    MapCancelled when should_stop() turns true."""
+    pool, progress_queue, cancel_flag = _worker()
+    cancel_flag.clear()
+    future = pool.submit(_build, os.environ.get("CRATEDIGGER_HOME"), str(library_path), refit, options)
+    stop_at = None
+    while True:
+        try:
+            stage, fraction = progress_queue.get(timeout=poll_seconds)
+            if progress:
+                progress(stage, fraction)
+            continue
+        except queue.Empty:
+            pass
+        if future.done():
+            try:
+                return future.result()
+            except MapCancelled:
+                raise
+            except BrokenProcessPool:
+                stop_worker()
+                raise RuntimeError("the map worker process ended unexpectedly; try again") from None
+        if stop_at is None and should_stop and should_stop():
+            cancel_flag.set()  # the build stops at its next stage and the warm worker stays
+            stop_at = time.monotonic() + CANCEL_GRACE_SECONDS
+        if stop_at is not None and time.monotonic() > stop_at:
+            stop_worker()
+            raise MapCancelled()

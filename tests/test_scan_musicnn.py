@@ -1,0 +1,103 @@
+"""The scan with both ears: one decode feeds BBNN and MusiCNN, MusiCNN joins a library scanned before
+(incrementally), it can be switched off, and its absence only costs the tags."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from app.cli import main
+from app.home import model_store
+from app.library.db import Library
+from app.library.scanner import scan
+from audio_factory import make_track
+from model.musicnn import MSD_LABELS, MusiCNN, MusicnnSpec
+from model.store import KIND_MUSICNN, Manifest
+
+
+def install_random_musicnn(seed: int = 0) -> Manifest:
+    """A randomly initialised MusiCNN (fixed seed) as the store's tagger: the pipeline, not the weights, is tested."""
+    torch.manual_seed(seed)
+    return model_store().save(MusiCNN(), Manifest(name="musicnn-msd", kind=KIND_MUSICNN, classes=MSD_LABELS,
+                                                  source="random init (tests)", input=MusicnnSpec().to_dict()))
+
+
+@pytest.fixture
+def music(tmp_path):
+    root = tmp_path / "music"
+    root.mkdir()
+    make_track(root / "long.ogg", "chords", 70.0, seed=1, tags={"title": "Long", "artist": "A"})
+    make_track(root / "short.mp3", "tones", 10.0, seed=2, tags={"title": "Short", "artist": "B"})
+    return root
+
+
+def _keys(lib):
+    bbnn = lib._model(None)
+    tagger = lib.tagger_key()
+    return bbnn, tagger
+
+
+def test_both_ears_from_one_scan(random_model, music):
+    install_random_musicnn()
+    lib = Library()
+    summary = scan(lib, [music], workers=0)
+    assert (summary.analysed, summary.errors) == (2, 0) and summary.models == ["random-bbnn", "musicnn-msd"]
+    bbnn, tagger = _keys(lib)
+    long = lib.track_by_path(music / "long.ogg")["id"]
+    short = lib.track_by_path(music / "short.mp3")["id"]
+    tags = lib.analysis(long, tagger)
+    windows = lib.analysis(long, bbnn)["window_starts"]
+    assert len(windows) == 2  # 70 s: BBNN's default spreads two 30-s windows
+    # three of the ten 3-s patches of each BBNN window: the first, fifth and last
+    hop = 47872 / 16000
+    np.testing.assert_allclose(tags["window_starts"], [w + k * hop for w in windows for k in (0, 4, 9)], atol=1e-4)
+    assert tags["window_probs"].shape == (6, 50) and tags["embedding"].shape == (200,)
+    assert tags["dense"].shape == tags["dense_max"].shape == (200,)
+    # the 10-s track: only the patch wholly inside its audio, none in the window's zero padding
+    np.testing.assert_allclose(lib.analysis(short, tagger)["window_starts"], [0.0])
+    assert len(lib.top_tags(long)) == 5 and lib.analysis(long, bbnn)["dense_max"].shape == (416,)
+
+
+def test_musicnn_joins_a_library_scanned_before(random_model, music, capsys):
+    assert main(["scan", "--workers", "0", str(music)]) == 0  # MusiCNN not installed: BBNN alone, and a tip
+    err = capsys.readouterr().err
+    assert "model fetch musicnn" in err
+    lib = Library()
+    bbnn_rows = {r["track_id"]: r["analysed_at"] for r in lib.db.query("SELECT track_id, analysed_at FROM analyses")}
+    assert len(bbnn_rows) == 2
+    install_random_musicnn()
+    assert main(["rescan", "--workers", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "2 analysed" in out and "musicnn-msd" in out
+    bbnn, tagger = _keys(lib)
+    assert {r["track_id"]: r["analysed_at"] for r in lib.db.query(
+        "SELECT track_id, analysed_at FROM analyses WHERE model = ?", [bbnn])} == bbnn_rows  # BBNN's stay
+    assert len(lib.analysed_ids(tagger)) == 2
+    assert main(["rescan", "--workers", "0"]) == 0
+    assert "0 analysed, 2 unchanged" in capsys.readouterr().out
+
+
+def test_musicnn_can_be_switched_off(random_model, music, capsys):
+    install_random_musicnn()
+    assert main(["scan", "--workers", "0", "--models", "bbnn", str(music)]) == 0
+    lib = Library()
+    assert lib.tagger_key() and not lib.analysed_ids(lib.tagger_key())
+    assert "model fetch musicnn" not in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: the genre model always listens
+        main(["scan", "--models", "musicnn", str(music)])
+    assert "genre model always listens" in capsys.readouterr().err
+    model_store().remove("musicnn-msd")
+    assert main(["rescan", "--workers", "0", "--models", "bbnn,musicnn"]) == 1
+    err = capsys.readouterr().err
+    assert "MusiCNN is not installed" in err and "model fetch musicnn" in err
+
+
+def test_show_json_of_a_scanned_track_has_tags(random_model, music, capsys):
+    install_random_musicnn()
+    assert main(["scan", "--workers", "0", str(music)]) == 0
+    capsys.readouterr()
+    assert main(["show", "--json", str(music / "long.ogg")]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["tagger"] == "musicnn-msd" and len(shown["top_tags"]) == 5
+    assert all(t["tag"] in MSD_LABELS and 0 <= t["probability"] <= 1 for t in shown["top_tags"])
