@@ -34,5 +34,14 @@ test: install-test
 bench: install
 	$(PY) bench/infer.py
 
+# The Linux desktop bundle (see packaging/README.md); never part of `make test`.
+.PHONY: package smoke
+package: install
+	$(PIP) install -q -e ".[package]"
+	PY=$(PY) packaging/linux/build.sh
+
+smoke:
+	packaging/smoke.sh dist/cratedigger
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,7 +1,14 @@
-"""Training speed on this machine: seconds per GTZAN-shaped epoch (800 train + 100 validation clips of
-647 x 128, batch 8) measured on a handful of batches and extrapolated, and mel-cache build rate.
+"""Training speed on this machine: seconds per GTZAN-shaped epoch (800 training + 100 validation clips
+of 647 x 128, batch 8), extrapolated from a few timed batches, with precise BatchNorm's cost (one
+forward pass over the training clips after each epoch) as a ratio to the epoch without it; and the
+mel-cache build rate.
 
-    .venv/bin/python bench/train.py [--batches 4] [--precision auto|fp32|bf16|fp16] [--device cpu] [--files 8]
+    .venv/bin/python bench/train.py [--steps 3] [--precision auto|fp32|bf16|fp16] [--device cpu] [--files 8]
+
+How: model.train.estimate.measure (the same timing a run shows before it starts) runs one warm-up
+step, then `--steps` training steps of batch 8, one precise-BN pass over a batch of 16 clips (the
+size a run uses) and one inference batch, all on random clips of the GTZAN shape. An epoch is
+100 steps + 800 clips of the BN pass + 100 validation clips; 100 epochs x 10 splits is the paper.
 """
 
 from __future__ import annotations
@@ -12,56 +19,29 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from model.bbnn import BBNN  # noqa: E402
-from model.device import autocast_dtype, pick_device  # noqa: E402
-from model.train.evaluate import predict_mels  # noqa: E402
-from model.train.loop import _resolve_precision  # noqa: E402
+from model.device import pick_device  # noqa: E402
+from model.mel import MelSpec  # noqa: E402
+from model.train.estimate import Timing, format_seconds, measure  # noqa: E402
+from model.train.loop import _resolve_precision, precise_bn_batch  # noqa: E402
+
+N_TRAIN, N_VALID, BATCH = 800, 100, 8
 
 
-def epoch_seconds(device: torch.device, precision: str, batches: int, batch: int = 8) -> tuple[float, float]:
-    torch.manual_seed(0)
-    model = BBNN(10).to(device)
-    if device.type == "cpu":
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    dtype = autocast_dtype(device, precision)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    mels = [np.random.default_rng(i).normal(-30, 15, (647, 128)).astype(np.float16) for i in range(batch)]
-    times = []
-    for i in range(batches + 1):  # the first is warm-up
-        t = time.perf_counter()
-        x = torch.from_numpy(np.stack([m.astype(np.float32) for m in mels])).unsqueeze(1).to(device)
-        if device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        y = torch.arange(batch, device=device) % 10
-        model.train()
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            logits = model(x).logits
-        loss = F.cross_entropy(logits.float(), y)
-        opt.zero_grad()
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    train_batch = float(np.median(times[1:]))
-    t = time.perf_counter()
-    predict_mels(model, mels * 2, device, precision)
-    eval_clip = (time.perf_counter() - t) / (2 * batch)
-    return train_batch, eval_clip
+def timing(device: torch.device, precision: str, steps: int) -> Timing:
+    """measure() with the BN pass timed at the run's own BN batch size."""
+    spec = MelSpec()
+    t = measure(10, spec.n_frames, spec.n_mels, BATCH, device, precision, steps=steps)
+    big = measure(10, spec.n_frames, spec.n_mels, precise_bn_batch(BATCH), device, precision, steps=1)
+    return Timing(t.train_batch, t.eval_clip, big.bn_clip)
 
 
 def cache_rate(n_files: int) -> float:
     from audio_factory import make_track
-    from model.mel import MelSpec
     from model.train.datasets import scan_folder
     from model.train.mel_cache import MelCache
 
@@ -78,7 +58,7 @@ def cache_rate(n_files: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--batches", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--device")
     ap.add_argument("--files", type=int, default=8)
@@ -88,11 +68,13 @@ def main() -> None:
     print(f"device {device}, torch threads {torch.get_num_threads()}, "
           f"cuda {'yes' if torch.cuda.is_available() else 'no'}")
     for precision in dict.fromkeys(precisions):
-        batch_s, clip_s = epoch_seconds(device, precision, args.batches)
-        epoch = 100 * batch_s + 100 * clip_s
-        print(f"{precision}: {batch_s:.2f} s per training batch of 8, {clip_s:.3f} s per validation clip -> "
-              f"{epoch:.0f} s per GTZAN epoch (extrapolated from {args.batches} batches), "
-              f"{epoch * 100 / 3600:.1f} h for 100 epochs")
+        t = timing(device, precision, args.steps)
+        plain = t.epoch(N_TRAIN, N_VALID, BATCH, precise_bn=False)
+        precise = t.epoch(N_TRAIN, N_VALID, BATCH, precise_bn=True)
+        print(f"{precision}: {t.train_batch:.2f} s per training batch of {BATCH}, {t.bn_clip:.3f} s per clip in the "
+              f"BN pass, {t.eval_clip:.3f} s per validation clip -> GTZAN epoch {plain:.0f} s without precise BN, "
+              f"{precise:.0f} s with it (x{precise / plain:.2f}); 100 epochs x 10 splits: "
+              f"{format_seconds(1000 * precise)}")
     rate = cache_rate(args.files)
     print(f"mel cache: {rate:.2f} files/s for 30 s clips -> {1000 / rate / 60:.1f} min to build for GTZAN (1000 clips), once")
 

@@ -90,7 +90,7 @@ class Predictor:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.spec = spec
         self.model = model.eval().to(self.device)
-        self.frontend = LogMel(spec).to(self.device)
+        self._frontend: LogMel | None = None  # built when mels() is first used (it imports librosa)
         if precision == "auto":
             precision = auto_precision(self.device)
         self.precision = precision
@@ -106,6 +106,12 @@ class Predictor:
             # channels_last is 2.5x faster on x86 CPUs (oneDNN); small batches keep caches warm
             self.model = self.model.to(memory_format=torch.channels_last)
         self.micro_batch = micro_batch or (1 if self.device.type == "cpu" else 64)
+
+    @property
+    def frontend(self) -> LogMel:
+        if self._frontend is None:
+            self._frontend = LogMel(self.spec).to(self.device)
+        return self._frontend
 
     def mels(self, waves: np.ndarray | torch.Tensor) -> torch.Tensor:
         x = torch.as_tensor(waves, dtype=torch.float32).to(self.device)

@@ -13,6 +13,8 @@ import logging
 import pkgutil
 import sys
 
+from app import __version__
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -20,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Organise your music library by how it sounds. Run without arguments to open the app.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument("--version", action="version", version=f"cratedigger {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{__name__}.{info.name}")

@@ -29,13 +29,14 @@ from .scan import missing, plan as planning
 from .scan.ears import Ear, bbnn_ear, default_threads
 from .scan.musicnn_ear import musicnn_ear
 from .scan.infer import Batcher, TrackState
+from .scan.lock import ScanLock, ScanRunning, scan_running
 from .scan.plan import Plan
 from .scan.pool import Crashed, InlineReader, ReaderPool
 from .scan.progress import STAGES, Reporter, ScanProgress, ScanSummary
 from .scan.reader import Chunk, Done, Failed, Job, Meta
 from .scan.store import TrackWriter
 
-__all__ = ["scan", "ScanProgress", "ScanSummary", "STAGES"]
+__all__ = ["scan", "scan_running", "ScanProgress", "ScanRunning", "ScanSummary", "STAGES"]
 
 # OpenMP threads that spin while they wait fight the decode workers (and whatever else runs) for
 # the cores: with two cores busy elsewhere, 2 spinning inference threads ran at half the speed
@@ -71,15 +72,23 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
     it is installed and switched on, see app.home.musicnn_enabled); a library scanned before gets
     the missing ear's analyses on the next scan, the other's stay.
 
-    Raises LibraryError when the database cannot be written (locked, disk full), ModelStoreError
-    when the model is missing or its weights are damaged; everything committed before stays.
-    Returns a summary; `cancelled` is set when should_stop() said so or on Ctrl-C.
+    Raises LibraryError when the database cannot be written (locked, disk full), ScanRunning (a
+    LibraryError) when another scan of this library is running, ModelStoreError when the model
+    is missing or its weights are damaged; everything committed before stays. Returns a summary;
+    `cancelled` is set when should_stop() said so or on Ctrl-C.
     """
     from app.home import model_store
 
-    t_start = time.perf_counter()
     summary = ScanSummary()
     ears = _ears(model_store(), model_name, models, summary, device, precision, batch_windows)
+    with ScanLock(library.path):
+        return _scan(library, folders, ears, summary, policy, progress, should_stop, workers)
+
+
+def _scan(library: Library, folders: list[str | Path] | None, ears: list[Ear], summary: ScanSummary,
+          policy: str | int, progress: Callable[[ScanProgress], None] | None,
+          should_stop: Callable[[], bool] | None, workers: int | None) -> ScanSummary:
+    t_start = time.perf_counter()
     with _db_errors(library):
         roots = _roots(library, folders, ears)
     t = time.perf_counter()
@@ -142,11 +151,11 @@ def _analyse(library: Library, plan: Plan, ears: list[Ear], summary: ScanSummary
              progress: Callable[[ScanProgress], None] | None, should_stop: Callable[[], bool] | None,
              n_workers: int, policy: str | int) -> None:
     """The read -> infer -> store stages over every file the plan says to read."""
-    import torch
+    from model import threads
 
-    threads_before = torch.get_num_threads()
-    if all(ear.on_cpu for ear in ears):  # loads (and verifies) the weights before any worker starts
-        torch.set_num_threads(default_threads(n_workers, _PASSIVE_OMP))
+    # inference threads as default_threads says, leased from model.threads (never saved and restored)
+    on_cpu = all(ear.on_cpu for ear in ears)  # loads (and verifies) the weights before any worker starts
+    thread_lease = threads.lease(max(0, threads.base() - default_threads(n_workers, _PASSIVE_OMP)) if on_cpu else 0)
     reader = ReaderPool(n_workers, plan.known_fingerprints) if n_workers > 0 else InlineReader(plan.known_fingerprints)
     report = Reporter(summary, len(plan.todo), progress)
     pipeline = _Pipeline(plan, reader, TrackWriter(library, plan, ears, summary, report), Batcher(ears), ears,
@@ -162,7 +171,7 @@ def _analyse(library: Library, plan: Plan, ears: list[Ear], summary: ScanSummary
         reader.close(wait=clean)
         summary.restarts = reader.restarts
         summary.stage_seconds["inference"] += pipeline.batcher.seconds
-        torch.set_num_threads(threads_before)
+        thread_lease.release()
 
 
 class _Pipeline:

@@ -9,11 +9,14 @@ def run(screenshot: str | None = None, view: str | None = None, track: str | Non
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from app.desktop import APP_ID
+
     from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Cratedigger")
     app.setOrganizationName("Cratedigger")
+    app.setDesktopFileName(APP_ID)  # lets Wayland compositors find the menu entry and its icon
     app.setStyle("Fusion")  # follows the system palette (light or dark) on every platform
     window = MainWindow()
     if track:

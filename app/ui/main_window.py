@@ -12,6 +12,7 @@ from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QDockWidget, QLabel, QLineEdit, QMainWindow, QMessageBox, QProgressBar, QPushButton,
                                QStackedWidget, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
+from app import desktop
 from app.library.db import Library
 
 from .context import AppContext
@@ -27,7 +28,7 @@ from .track_view import TrackView
 from .welcome import WelcomePage
 
 log = logging.getLogger(__name__)
-ICON = Path(__file__).resolve().parents[2] / "resources" / "cratedigger.svg"
+ICON = Path(str(desktop.ICON))  # package data; a real file in a source tree, a wheel install and the bundle
 VIEWS = ["library", "map", "track", "similar", "folders", "model", "settings", "training"]
 TASK_TITLES = {"scan": "Scanning…", "map": "Computing the map…", "fetch": "Downloading the model…",
                "import": "Importing the model…", "fetch-musicnn": "Downloading MusiCNN…"}
@@ -169,8 +170,25 @@ class MainWindow(QMainWindow):
                 signal = getattr(tab, name, None)
                 if signal is not None:
                     signal.connect(lambda *_: (self.ctx.model_changed.emit(), self.model_view.offer_reanalysis()))
+            if hasattr(tab, "activity"):  # a training run shows in the status bar; Cancel stops it
+                tab.activity.connect(self._on_training_activity)
 
         return LazyTab(build, wire)
+
+    def _on_training_activity(self, message: str, done: float, total: float, eta: float) -> None:
+        if self.ctx.tasks.busy:  # the status bar belongs to the task the runner holds
+            return
+        if total < 0:
+            self.progress.setVisible(False)
+            self.cancel.setVisible(False)
+            self.eta.setText("")
+            self.message.setText(message)
+            self._summary_timer.start()
+            return
+        self.progress.setVisible(True)
+        self.cancel.setVisible(True)
+        self.cancel.setEnabled(True)
+        self._on_progress(done, total, message, eta)
 
     def _wire(self) -> None:
         c = self.ctx
@@ -296,6 +314,12 @@ class MainWindow(QMainWindow):
             return
         path, options = self.ctx.library.path, scan_options(self.ctx.settings)
         log.info("scan requested: %s (%s)", ", ".join(folders) or "all folders", options)
+        from app.library.scan.lock import scan_running
+
+        if not self.ctx.tasks.busy and scan_running(path):
+            self.message.setText("A scan of this library is already running (another window or "
+                                 "'cratedigger scan'); wait for it to finish.")
+            return
 
         def work(report, cancelled):
             from app.library.scanner import scan
@@ -343,6 +367,9 @@ class MainWindow(QMainWindow):
 
     def _cancel(self) -> None:
         self.ctx.tasks.cancel()
+        training = getattr(self.training_view, "widget", None)  # built once the tab was shown
+        if not self.ctx.tasks.busy and getattr(training, "busy", False):
+            training.stop()
         self.message.setText("Stopping…")
 
     # -- task feedback
@@ -398,6 +425,7 @@ class MainWindow(QMainWindow):
                      "stopped" if s.cancelled else "done", s.analysed, s.skipped, s.errors, s.missing, s.moved, s.seconds)
             self.message.setText(f"Scan {'stopped' if s.cancelled else 'done'}: {s.analysed} analysed, "
                                  f"{s.skipped} unchanged, {s.errors} errors, {s.missing} missing")
+            self._offer_folder_moves(s.folder_moves)
             self.ctx.library_changed.emit()
             if not s.cancelled and (s.analysed + s.moved + s.missing or not self.map_view.has_map()):
                 self.build_map()  # its own task: cancellable, and the scan's summary stays readable
@@ -415,6 +443,15 @@ class MainWindow(QMainWindow):
         self.message.setText({"map": "Map update cancelled: the previous map stays.",
                               "fetch": "Download cancelled: nothing was changed.",
                               "fetch-musicnn": "Download cancelled: nothing was changed."}.get(name, f"{name} cancelled."))
+
+    def _offer_folder_moves(self, moves: list[dict]) -> None:
+        """A library folder that is gone, whose tracks turned up in a scanned folder: move it?"""
+        for move in moves:
+            answer = QMessageBox.question(
+                self, "Cratedigger", f"{move['old']} is no longer there, and {move['tracks']} of its tracks are in "
+                f"{move['new']}.\n\nWas the folder renamed or moved? Move it in the library (analyses are kept)?")
+            if answer == QMessageBox.StandardButton.Yes:
+                self.ctx.library.move_folder(move["old"], move["new"])
 
     def _on_failed(self, name: str, message: str) -> None:
         self._finish_task(name)

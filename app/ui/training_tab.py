@@ -1,12 +1,14 @@
-"""The Training tab: pick a data set and protocol, train BBNN off the GUI thread with live curves,
-see each run's confusion matrix and test accuracy, and make a trained model the active one."""
+"""The Training tab: pick a data set (settings suggested from its size), see the time it will take,
+train BBNN off the GUI thread with every split's curves and a live ETA, stop and resume, evaluate a
+run's model on another data set, delete runs, and make a trained model the active one (warned when
+its test accuracy is near chance). A running run shows in the main window's status bar, whose
+Cancel stops it."""
 
 from __future__ import annotations
 
-import math
+from pathlib import Path
+from typing import Any, Callable
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QMetaMethod, Qt, QThread, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPlainTextEdit,
@@ -14,6 +16,50 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComb
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.home import cache_dir, model_store, models_dir, runs_dir
+
+from .training_plots import ConfusionView, CurvesView
+
+USER_ERRORS = ("DatasetError", "LabelError", "SplitError", "TrainError", "ModelStoreError")
+
+
+def _dataset(source: str | None, mapping_text: str):
+    """A folder of class folders, or the library's tag genres (mapped when a mapping is given)."""
+    from app.library.db import Library
+    from app.library.labels import library_pairs, parse_mapping
+    from model.train.datasets import from_pairs, scan_folder
+
+    if source is not None:
+        return scan_folder(source)
+    mapping = parse_mapping(mapping_text) if mapping_text.strip() else None
+    with Library() as lib:
+        return from_pairs(library_pairs(lib, mapping), "library", sorted(mapping) if mapping else None)
+
+
+def _message(e: BaseException) -> str:
+    if type(e).__name__ in USER_ERRORS:
+        return str(e)
+    if isinstance(e, InterruptedError):
+        return "stopped"
+    return f"{type(e).__name__}: {e}"
+
+
+class CallThread(QThread):
+    """Runs fn() off the GUI thread: done(result) or failed(message for the user)."""
+
+    done = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, fn: Callable[[], Any], parent=None) -> None:
+        super().__init__(parent)
+        self.fn = fn
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+        except Exception as e:  # every failure ends as a message, never silently
+            self.failed.emit(_message(e))
+            return
+        self.done.emit(result)
 
 
 class TrainThread(QThread):
@@ -34,23 +80,8 @@ class TrainThread(QThread):
     def request_stop(self) -> None:
         self._stop = True
 
-    def _dataset(self):
-        from app.library.db import Library
-        from app.library.labels import library_pairs, parse_mapping
-        from model.train.datasets import from_pairs, scan_folder
-
-        if self.source is not None:
-            return scan_folder(self.source)
-        mapping = parse_mapping(self.mapping_text) if self.mapping_text.strip() else None
-        with Library() as lib:
-            return from_pairs(library_pairs(lib, mapping), "library", sorted(mapping) if mapping else None)
-
     def run(self) -> None:
-        from app.library.labels import LabelError
-        from model.store import ModelStoreError
-        from model.train.datasets import DatasetError
-        from model.train.loop import Run, Stopped, TrainError, create_run, train_run
-        from model.train.splits import SplitError
+        from model.train.loop import Run, Stopped, create_run, train_run
 
         mels = cache_dir() / "mels"
         try:
@@ -61,7 +92,8 @@ class TrainThread(QThread):
             else:
                 cfg = self.config
                 base_spec = store.manifest(cfg.from_model).spec if cfg.from_model else None
-                run = create_run(runs_dir(), mels, self._dataset(), cfg, base_spec, self.event.emit, lambda: self._stop)
+                dataset = _dataset(self.source, self.mapping_text)
+                run = create_run(runs_dir(), mels, dataset, cfg, base_spec, self.event.emit, lambda: self._stop)
             self.run_id = run.id
             self.run_created.emit(run.id)
             base = None
@@ -71,89 +103,26 @@ class TrainThread(QThread):
             report = train_run(run, models_dir(), mels, self.event.emit, lambda: self._stop, base)
         except Stopped:
             self.stopped.emit(self.run_id)
-        except (DatasetError, LabelError, SplitError, TrainError, ModelStoreError) as e:
-            self.failed.emit(str(e))
         except Exception as e:  # anything else still ends the thread with a message, never silently
-            self.failed.emit(f"{type(e).__name__}: {e}")
+            self.failed.emit(_message(e))
         else:
             self.finished_ok.emit(report)
 
-
-class ConfusionView(pg.GraphicsLayoutWidget):
-    """Confusion matrix heatmap: rows true, columns predicted, counts written in the cells."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.plot = self.addPlot(title="test confusion (rows: true, columns: predicted)")
-        self.plot.invertY(True)
-        self.plot.setAspectLocked(True)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setColorMap(pg.colormap.get("CET-L12"))
-        self.plot.addItem(self.image)
-        self.texts: list[pg.TextItem] = []
-        self.matrix = np.zeros((0, 0))
-        self.classes: list[str] = []
-
-    def show_matrix(self, matrix, classes: list[str]) -> None:
-        m = np.asarray(matrix, dtype=float)
-        self.matrix, self.classes = m, list(classes)
-        for t in self.texts:
-            self.plot.removeItem(t)
-        self.texts = []
-        if m.size == 0:
-            self.image.clear()
-            return
-        self.image.setImage(m, levels=(0, max(1.0, m.max())))
-        ticks = [(i + 0.5, c) for i, c in enumerate(classes)]
-        self.plot.getAxis("bottom").setTicks([ticks])
-        self.plot.getAxis("left").setTicks([ticks])
-        for i in range(m.shape[0]):
-            for j in range(m.shape[1]):
-                t = pg.TextItem(str(int(m[i, j])), anchor=(0.5, 0.5),
-                                color="w" if m[i, j] > m.max() / 2 else "k")
-                t.setPos(j + 0.5, i + 0.5)
-                self.plot.addItem(t)
-                self.texts.append(t)
-
-
-class CurvesView(pg.GraphicsLayoutWidget):
-    """Loss, accuracy (train and validation) and learning rate per epoch."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.loss = self.addPlot(title="loss")
-        self.acc = self.addPlot(title="accuracy")
-        self.lr = self.addPlot(title="learning rate")
-        self.lr.setLogMode(y=True)
-        for p in (self.loss, self.acc):
-            p.addLegend(offset=(-5, 5))
-        self.curves = {
-            "loss": self.loss.plot(pen=pg.mkPen("#1f77b4", width=2), name="train"),
-            "val_loss": self.loss.plot(pen=pg.mkPen("#ff7f0e", width=2, style=Qt.PenStyle.DashLine), name="valid"),
-            "acc": self.acc.plot(pen=pg.mkPen("#1f77b4", width=2), name="train"),
-            "val_acc": self.acc.plot(pen=pg.mkPen("#ff7f0e", width=2, style=Qt.PenStyle.DashLine), name="valid"),
-            "lr": self.lr.plot(pen=pg.mkPen("#2ca02c", width=2), symbol="o", symbolSize=4),
-        }
-        self.rows: list[dict] = []
-
-    def set_history(self, rows: list[dict]) -> None:
-        self.rows = list(rows)
-        x = np.array([r["epoch"] + 1 for r in self.rows], dtype=float)
-        for key, curve in self.curves.items():
-            y = np.array([r.get(key, math.nan) for r in self.rows], dtype=float)
-            curve.setData(x, y)
-
-    def add(self, row: dict) -> None:
-        self.set_history(self.rows + [row])
 
 
 class TrainingTab(QWidget):
     model_activated = Signal(str)  # a trained model became the active one
     reanalyse_requested = Signal(str)  # the user wants the library analysed with this model
+    # a run's progress for the window's status bar: message, done, total, ETA in seconds (-1: none);
+    # total < 0 means the run ended (message says how)
+    activity = Signal(str, float, float, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.thread: TrainThread | None = None
+        self.helper: CallThread | None = None  # estimate or evaluation
+        self._devices_probed = False
+        self._eta = -1.0
         self._build()
         self.refresh_runs()
         self.refresh_models()
@@ -163,8 +132,36 @@ class TrainingTab(QWidget):
 
     # -- layout
     def _build(self) -> None:
-        from model.train.splits import PROTOCOLS
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.addWidget(self._data_box())
+        ll.addWidget(self._params_box())
+        ll.addLayout(self._buttons())
+        self.progress = QProgressBar()
+        self.estimate = QLabel("")
+        self.estimate.setWordWrap(True)
+        self.status = QLabel("Choose a data set and press Start.")
+        self.status.setWordWrap(True)
+        for w in (self.progress, self.estimate, self.status):
+            ll.addWidget(w)
+        ll.addStretch(1)
+        self.curves = CurvesView()
+        self.confusion = ConfusionView()
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.curves)
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.confusion)
+        bottom.addWidget(self._runs_box())
+        bottom.setSizes([380, 520])
+        right.addWidget(bottom)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        QVBoxLayout(self).addWidget(split)
+        self._protocol_changed(self.protocol.currentText())
 
+    def _data_box(self) -> QGroupBox:
         data = QGroupBox("Data set")
         self.folder_radio = QRadioButton("Folder with one subfolder per class")
         self.library_radio = QRadioButton("Library tag genres mapped to classes")
@@ -174,12 +171,15 @@ class TrainingTab(QWidget):
         group.addButton(self.library_radio)
         self.folder_edit = QLineEdit()
         self.folder_edit.setPlaceholderText("e.g. .../genres or .../Data/genres_original")
+        self.folder_edit.editingFinished.connect(self.suggest)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.mapping_edit = QPlainTextEdit()
         self.mapping_edit.setPlaceholderText("one class a line:  guitar: rock, indie, punk\n"
                                              "empty: every tag genre with 10+ tracks is a class")
-        self.mapping_edit.setMaximumHeight(80)
+        self.mapping_edit.setMaximumHeight(70)
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
         row = QHBoxLayout()
         row.addWidget(self.folder_edit)
         row.addWidget(browse)
@@ -188,56 +188,63 @@ class TrainingTab(QWidget):
         dl.addLayout(row)
         dl.addWidget(self.library_radio)
         dl.addWidget(self.mapping_edit)
+        dl.addWidget(self.note)
+        return data
 
-        params = QGroupBox("Protocol and hyperparameters (paper defaults)")
+    def _params_box(self) -> QGroupBox:
+        from model.train.splits import PROTOCOLS
+
+        params = QGroupBox("Protocol and hyperparameters")
         form = QFormLayout(params)
         self.protocol = QComboBox()
         self.protocol.addItems(PROTOCOLS)
-        self.folds = self._spin(1, 20, 10)
+        self.protocol.currentTextChanged.connect(self._protocol_changed)
+        self.folds = self._spin(2, 20, 10)
+        self.valid = self._dspin(0.05, 0.45, 0.1, 2)
+        self.test = self._dspin(0.05, 0.45, 0.1, 2)
         self.epochs = self._spin(1, 1000, 100)
         self.batch = self._spin(1, 256, 8)
         self.lr = self._dspin(1e-5, 1.0, 0.01, 5)
         self.clip = self._dspin(0.0, 60.0, 0.0, 2)
         self.clip.setSpecialValueText("30.01 s (paper)")
         self.bn = self._dspin(0.001, 0.5, 0.01, 3)
+        self.precise_bn = QCheckBox("recompute BatchNorm statistics over the training set after each epoch")
+        self.precise_bn.setChecked(True)
         self.seed = self._spin(0, 1_000_000, 0)
         self.augment = QCheckBox("time/frequency masks, time warp, cell dropout (training batches only)")
+        self.device = QComboBox()
+        self.device.addItem("auto (best available)", None)
+        self.device.addItem("cpu", "cpu")
         self.precision = QComboBox()
         self.precision.addItems(["auto", "fp32", "bf16", "fp16"])
         self.from_model = QComboBox()
         self.model_name = QLineEdit()
         self.model_name.setPlaceholderText("automatic")
-        for label, w in (("protocol", self.protocol), ("splits (paper, kfold)", self.folds), ("epochs", self.epochs),
+        for label, w in (("protocol", self.protocol), ("splits (paper, kfold)", self.folds),
+                         ("validation fraction", self.valid), ("test fraction", self.test), ("epochs (at most)", self.epochs),
                          ("batch size", self.batch), ("learning rate", self.lr), ("clip length (s)", self.clip),
-                         ("BatchNorm momentum", self.bn), ("seed", self.seed), ("augmentation", self.augment),
-                         ("precision", self.precision), ("fine-tune from", self.from_model), ("model name", self.model_name)):
+                         ("BatchNorm momentum", self.bn), ("precise BatchNorm", self.precise_bn), ("seed", self.seed),
+                         ("augmentation", self.augment), ("device", self.device), ("precision", self.precision),
+                         ("fine-tune from", self.from_model), ("model name", self.model_name)):
             form.addRow(label, w)
+        return params
 
+    def _buttons(self) -> QHBoxLayout:
         self.start_button = QPushButton("Start")
         self.stop_button = QPushButton("Stop")
         self.resume_button = QPushButton("Resume selected run")
+        self.estimate_button = QPushButton("Estimate time")
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
         self.resume_button.clicked.connect(self.resume_selected)
+        self.estimate_button.clicked.connect(self.estimate_time)
         self.stop_button.setEnabled(False)
         buttons = QHBoxLayout()
-        for b in (self.start_button, self.stop_button, self.resume_button):
+        for b in (self.start_button, self.stop_button, self.resume_button, self.estimate_button):
             buttons.addWidget(b)
-        self.progress = QProgressBar()
-        self.status = QLabel("Choose a data set and press Start.")
-        self.status.setWordWrap(True)
+        return buttons
 
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        for w in (data, params):
-            ll.addWidget(w)
-        ll.addLayout(buttons)
-        ll.addWidget(self.progress)
-        ll.addWidget(self.status)
-        ll.addStretch(1)
-
-        self.curves = CurvesView()
-        self.confusion = ConfusionView()
+    def _runs_box(self) -> QWidget:
         self.runs_table = QTableWidget(0, 5)
         self.runs_table.setHorizontalHeaderLabels(["run", "status", "protocol", "test accuracy", "model"])
         self.runs_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -246,24 +253,21 @@ class TrainingTab(QWidget):
         self.runs_table.horizontalHeader().setStretchLastSection(True)
         self.runs_table.itemSelectionChanged.connect(self._show_selected)
         self.use_button = QPushButton("Use this model")
+        self.evaluate_button = QPushButton("Evaluate on…")
+        self.evaluate_button.setToolTip("Test the selected run's model on another folder of class folders")
+        self.delete_button = QPushButton("Delete run")
         self.use_button.clicked.connect(self.use_selected)
+        self.evaluate_button.clicked.connect(lambda: self.evaluate_selected())
+        self.delete_button.clicked.connect(self.delete_selected)
+        row = QHBoxLayout()
+        for b in (self.use_button, self.evaluate_button, self.delete_button):
+            row.addWidget(b)
         history = QWidget()
         hl = QVBoxLayout(history)
         hl.addWidget(QLabel("Runs"))
         hl.addWidget(self.runs_table)
-        hl.addWidget(self.use_button)
-
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.curves)
-        bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.confusion)
-        bottom.addWidget(history)
-        right.addWidget(bottom)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        QVBoxLayout(self).addWidget(split)
+        hl.addLayout(row)
+        return history
 
     @staticmethod
     def _spin(lo: int, hi: int, value: int) -> QSpinBox:
@@ -277,15 +281,76 @@ class TrainingTab(QWidget):
         s = QDoubleSpinBox()
         s.setDecimals(decimals)
         s.setRange(lo, hi)
-        s.setSingleStep(10 ** -decimals * 10)
+        s.setSingleStep(10 ** -decimals * 10 if decimals > 2 else 0.05)
         s.setValue(value)
         return s
+
+    def _protocol_changed(self, protocol: str) -> None:
+        self.folds.setEnabled(protocol in ("paper", "kfold"))
+        self.valid.setEnabled(protocol == "holdout")
+        self.test.setEnabled(protocol == "holdout")
 
     def _browse(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Data set folder", self.folder_edit.text())
         if path:
             self.folder_edit.setText(path)
             self.folder_radio.setChecked(True)
+            self.suggest()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._devices_probed:  # torch is imported when the tab is first shown, not at start
+            self._devices_probed = True
+            import torch
+
+            if torch.cuda.is_available():
+                self.device.addItem(f"cuda ({torch.cuda.get_device_name(0)})", "cuda")
+            if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+                self.device.addItem("mps", "mps")
+
+    # -- suggestions and estimates
+    def suggest(self) -> None:
+        """Protocol, splits, fractions and epochs from the size of the chosen folder."""
+        from model.train.datasets import DatasetError, scan_folder
+        from model.train.estimate import suggest
+
+        folder = self.folder_edit.text().strip()
+        if not folder or self.busy:
+            return
+        try:
+            counts = scan_folder(folder).counts()
+        except (DatasetError, OSError) as e:
+            self.note.setText(str(e))
+            return
+        s = suggest(counts)
+        self.protocol.setCurrentText(s["protocol"])
+        if s["protocol"] in ("paper", "kfold"):
+            self.folds.setValue(s["folds"])
+        self.valid.setValue(s["valid_frac"])
+        self.test.setValue(s["test_frac"])
+        self.epochs.setValue(s["epochs"])
+        self.note.setText(f"Suggested for {s['why']}. Press Estimate time to see how long it takes here.")
+
+    def estimate_time(self) -> None:
+        """Time a few training steps on the chosen device with this run's clip shape, off the GUI thread."""
+        if self.busy or (self.helper is not None and self.helper.isRunning()):
+            return
+        source = self.folder_edit.text().strip() if self.folder_radio.isChecked() else None
+        if self.folder_radio.isChecked() and not source:
+            self.estimate.setText("Choose a data set folder first.")
+            return
+        cfg, mapping = self.config(), self.mapping_edit.toPlainText()
+        self.estimate.setText("Timing a few training steps…")
+        self._run_helper(lambda: _estimate(source, mapping, cfg), self.estimate.setText,
+                         lambda m: self.estimate.setText(f"No estimate: {m}"), self.estimate_button)
+
+    def _run_helper(self, fn, on_done, on_failed, button: QPushButton) -> None:
+        self.helper = CallThread(fn, self)
+        self.helper.done.connect(on_done)
+        self.helper.failed.connect(on_failed)
+        button.setEnabled(False)
+        self.helper.finished.connect(lambda: button.setEnabled(True))
+        self.helper.start()
 
     # -- state
     def refresh_models(self) -> None:
@@ -313,26 +378,37 @@ class TrainingTab(QWidget):
             if s["id"] == select:
                 self.runs_table.selectRow(r)
         self.runs_table.resizeColumnsToContents()
+        self._update_run_buttons()
 
     def selected_run(self) -> str | None:
         rows = self.runs_table.selectionModel().selectedRows()
         return self.runs_table.item(rows[0].row(), 0).text() if rows else None
 
-    def _show_selected(self) -> None:
+    def _update_run_buttons(self) -> None:
         from model.train.loop import Run
 
         run_id = self.selected_run()
-        if not run_id or self.busy:
+        report = Run(runs_dir() / run_id).report() if run_id and (runs_dir() / run_id).is_dir() else None
+        has_model = bool(report and report.get("model") in model_store().names())
+        self.use_button.setEnabled(has_model)
+        self.evaluate_button.setEnabled(has_model)
+        self.delete_button.setEnabled(bool(run_id) and not (self.busy and self.thread.run_id == run_id))
+
+    def _show_selected(self) -> None:
+        from model.train.loop import Run
+
+        self._update_run_buttons()
+        run_id = self.selected_run()
+        if not run_id or self.busy or not (runs_dir() / run_id).is_dir():
             return
         run = Run(runs_dir() / run_id)
-        folds = run.folds_to_train()
-        self.curves.set_history(run.history(folds[0]) if folds else [])
+        self.curves.set_folds({k: run.history(k) for k in run.folds_to_train()})
         report = run.report()
         if report:
-            self.confusion.show_matrix(report["confusion"], report["classes"])
+            self.confusion.show_matrix(report["confusion"], report["classes"],
+                                       f"test, {len(report['folds'])} split(s): {report['test_accuracy']:.0%}")
         else:
             self.confusion.show_matrix([], [])
-        self.use_button.setEnabled(bool(report and report.get("model") in model_store().names()))
 
     @property
     def busy(self) -> bool:
@@ -343,9 +419,11 @@ class TrainingTab(QWidget):
 
         return TrainConfig(protocol=self.protocol.currentText(), folds=self.folds.value(), epochs=self.epochs.value(),
                            batch_size=self.batch.value(), lr=self.lr.value(), seed=self.seed.value(),
+                           valid_frac=self.valid.value(), test_frac=self.test.value(),
                            clip_seconds=self.clip.value() or None, augment=self.augment.isChecked(),
                            from_model=self.from_model.currentData(), model_name=self.model_name.text().strip() or None,
-                           precision=self.precision.currentText(), bn_momentum=self.bn.value())
+                           device=self.device.currentData(), precision=self.precision.currentText(),
+                           bn_momentum=self.bn.value(), precise_bn=self.precise_bn.isChecked())
 
     # -- actions
     def start(self) -> None:
@@ -361,6 +439,7 @@ class TrainingTab(QWidget):
         if cfg.model_name and cfg.model_name in model_store().names():
             self.status.setText(f"A model named {cfg.model_name!r} exists already; choose another name.")
             return
+        self.curves.reset()
         self._launch(TrainThread(source, self.mapping_edit.toPlainText(), cfg))
 
     def resume_selected(self) -> None:
@@ -374,9 +453,8 @@ class TrainingTab(QWidget):
         if run.state().get("status") == "finished":
             self.status.setText(f"Run {run_id} is finished.")
             return
-        state = run.state()
+        self.curves.set_folds({k: run.history(k) for k in run.folds_to_train() if run.history(k)})
         self._launch(TrainThread(None, "", None, resume_id=run_id))
-        self.curves.set_history(run.history(state["fold"]) if state.get("fold") is not None else [])
 
     def _launch(self, thread: TrainThread) -> None:
         self.thread = thread
@@ -386,55 +464,76 @@ class TrainingTab(QWidget):
         thread.stopped.connect(self._on_stopped)
         thread.failed.connect(self._on_failed)
         thread.finished.connect(self._on_thread_end)
-        self.curves.set_history([])
         self.confusion.show_matrix([], [])
-        self.start_button.setEnabled(False)
-        self.resume_button.setEnabled(False)
+        for b in (self.start_button, self.resume_button, self.estimate_button):
+            b.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self.status.setText("Preparing the data set…")
+        self._eta = -1.0
+        self._say("Preparing the data set…")
         thread.start()
 
     def stop(self) -> None:
+        """Stop the running run after its current batch (or evaluation batch); it stays resumable."""
         if self.busy:
             self.thread.request_stop()
-            self.status.setText("Stopping after the current batch…")
+            self._say("Stopping after the current batch…")
 
     def shutdown(self, timeout_ms: int = 60000) -> None:
         """Stop a running run cleanly (resumable) and wait for its thread."""
         if self.thread is not None and self.thread.isRunning():
             self.thread.request_stop()
             self.thread.wait(timeout_ms)
+        if self.helper is not None and self.helper.isRunning():
+            self.helper.wait(timeout_ms)
 
     def closeEvent(self, event) -> None:
         self.shutdown()
         super().closeEvent(event)
 
+    def _say(self, text: str, done: float = 0, total: float = 0) -> None:
+        self.status.setText(text)
+        self.activity.emit(text, float(done), float(total), self._eta)
+
     def _on_event(self, e) -> None:
+        from model.train.estimate import estimate_text, format_seconds
+
+        if e.eta_seconds is not None:
+            self._eta = e.eta_seconds
+        left = f" · at most {format_seconds(self._eta)} left" if self._eta >= 0 else ""
+        where = f"Split {e.fold + 1}/{e.n_folds}, epoch {e.epoch + 1}/{e.epochs}"
         if e.kind == "cache":
             self.progress.setRange(0, e.total)
             self.progress.setValue(e.done)
-            self.status.setText(f"Computing mel spectrograms: {e.done} / {e.total} files")
+            self._say(f"Computing mel spectrograms: {e.done} / {e.total} files", e.done, e.total)
+        elif e.kind == "estimate" and e.metrics.get("splits_left"):
+            m = e.metrics
+            self.estimate.setText("Estimate: " + estimate_text(m["epoch_seconds"], m["total_seconds"], e.epochs,
+                                                               m["splits_left"], m["device"], m["precision"]))
         elif e.kind == "batch":
             self.progress.setRange(0, e.total)
             self.progress.setValue(e.done)
-            self.status.setText(f"Split {e.fold + 1}/{e.n_folds}, epoch {e.epoch + 1}/{e.epochs}: batch {e.done}/{e.total}")
+            self._say(f"{where}: batch {e.done}/{e.total}{left}", e.done, e.total)
+        elif e.kind == "phase":
+            self._say(f"{where}: {e.message}{left}", self.progress.value(), self.progress.maximum())
         elif e.kind == "epoch":
-            if self.curves.rows and self.curves.rows[-1]["epoch"] >= e.epoch:  # a new split began
-                self.curves.set_history([])
-            self.curves.add(e.metrics)
+            self.curves.add(e.fold, e.metrics)
             m = e.metrics
-            self.status.setText(f"Split {e.fold + 1}/{e.n_folds}, epoch {e.epoch + 1}: loss {m['loss']:.3f}, "
-                                f"validation accuracy {m['val_acc']:.1%}")
+            self._say(f"{where}: loss {m['loss']:.3f}, validation accuracy {m['val_acc']:.1%}{left}")
         elif e.kind == "fold":
-            self.confusion.show_matrix(e.metrics["test"]["confusion"], e.metrics["test"]["classes"])
+            self.confusion.show_matrix(e.metrics["test"]["confusion"], e.metrics["test"]["classes"],
+                                       f"test, split {e.fold + 1}: {e.metrics['test_accuracy']:.0%}")
             self.refresh_runs(select=self.thread.run_id if self.thread else None)
 
     def _on_done(self, report: dict) -> None:
-        self.confusion.show_matrix(report["confusion"], report["classes"])
+        from model.train.report import chance_warning
+
+        self.confusion.show_matrix(report["confusion"], report["classes"],
+                                   f"test, {len(report['folds'])} split(s): {report['test_accuracy']:.0%}")
         skipped = report.get("skipped") or []
         note = f"; {len(skipped)} unreadable file(s) skipped (listed in the report)" if skipped else ""
-        self.status.setText(f"Finished: test accuracy {report['test_accuracy']:.1%}; "
-                            f"model {report['model']!r} saved{note}.")
+        warning = chance_warning(report["chosen_fold_test"]["accuracy"], report["chosen_fold_test"]["confusion"])
+        self.status.setText(f"Finished: test accuracy {report['test_accuracy']:.1%}; model {report['model']!r} "
+                            f"saved{note}." + (f" Careful: {warning}." if warning else ""))
         self.refresh_models()
 
     def _on_stopped(self, run_id: str) -> None:
@@ -446,19 +545,32 @@ class TrainingTab(QWidget):
 
     def _on_thread_end(self) -> None:
         rid = self.thread.run_id if self.thread else None
-        self.start_button.setEnabled(True)
-        self.resume_button.setEnabled(True)
+        for b in (self.start_button, self.resume_button, self.estimate_button):
+            b.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.refresh_runs(select=rid)
+        self.activity.emit(self.status.text(), 0.0, -1.0, -1.0)
+
+    # -- runs
+    def _confirm(self, title: str, text: str) -> bool:
+        answer = QMessageBox.warning(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                     QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def use_selected(self) -> None:
         from model.store import ModelStoreError
         from model.train.loop import Run
+        from model.train.report import chance_warning
 
         run_id = self.selected_run()
         report = Run(runs_dir() / run_id).report() if run_id else None
         if not report:
             self.status.setText("Select a finished run first.")
+            return
+        warning = chance_warning(report["chosen_fold_test"]["accuracy"], report["chosen_fold_test"]["confusion"])
+        if warning and not self._confirm("Use a model near chance?",
+                                         f"{report['model']}: {warning}.\n\nMake it the active model anyway?"):
+            self.status.setText(f"{report['model']} was not activated.")
             return
         try:
             model_store().use(report["model"])
@@ -473,3 +585,79 @@ class TrainingTab(QWidget):
                                       f"{report['model']} is now active. Analyse the library with it now?")
         if answer == QMessageBox.StandardButton.Yes:
             self.reanalyse_requested.emit(report["model"])
+
+    def delete_selected(self) -> None:
+        from model.train.loop import Run, TrainError, delete_run
+
+        run_id = self.selected_run()
+        if not run_id:
+            return
+        if self.busy and self.thread.run_id == run_id:
+            self.status.setText("Stop this run before deleting it.")
+            return
+        running = Run(runs_dir() / run_id).state().get("status") == "running"
+        extra = " It is marked running: if another Cratedigger trains it now, that run fails." if running else ""
+        if not self._confirm("Delete run?", f"Delete run {run_id} with its curves, splits and checkpoints? "
+                                            f"Its model stays in the model store.{extra}"):
+            return
+        try:
+            delete_run(runs_dir(), run_id, force=True)
+        except (TrainError, OSError) as e:
+            self.status.setText(f"Could not delete {run_id}: {e}")
+            return
+        self.status.setText(f"Deleted run {run_id}.")
+        self.curves.reset()
+        self.confusion.show_matrix([], [])
+        self.refresh_runs()
+
+    def evaluate_selected(self, folder: str | None = None) -> None:
+        """Test the selected run's model on another folder of class folders, off the GUI thread."""
+        from model.train.loop import Run
+
+        run_id = self.selected_run()
+        report = Run(runs_dir() / run_id).report() if run_id else None
+        if not report or (self.helper is not None and self.helper.isRunning()):
+            return
+        folder = folder or QFileDialog.getExistingDirectory(self, "Evaluate on which data set?", self.folder_edit.text())
+        if not folder:
+            return
+        self.status.setText(f"Evaluating {report['model']} on {folder}…")
+        self._run_helper(lambda: _evaluate(report["model"], folder, self.device.currentData()), self._on_evaluated,
+                         lambda m: self.status.setText(f"Evaluation failed: {m}"), self.evaluate_button)
+
+    def _on_evaluated(self, metrics: dict) -> None:
+        name = Path(metrics["dataset"]).name
+        self.confusion.show_matrix(metrics["confusion"], metrics["classes"], f"{name}: {metrics['accuracy']:.0%}")
+        left_out = metrics["unknown_classes"]
+        self.status.setText(f"{metrics['model']} on {metrics['dataset']}: accuracy {metrics['accuracy']:.1%} "
+                            f"({metrics['n']} files)" + (f"; classes the model does not know were left out: "
+                                                         f"{', '.join(left_out)}" if left_out else "")
+                            + f". Report: {metrics['report']}")
+
+
+def _estimate(source: str | None, mapping_text: str, cfg) -> str:
+    from model.device import pick_device
+    from model.train.estimate import estimate_text, measure, run_seconds, split_sizes
+    from model.train.loop import _resolve_precision, run_spec
+
+    dataset = _dataset(source, mapping_text)
+    base = model_store().manifest(cfg.from_model).spec if cfg.from_model else None
+    spec = run_spec(cfg, base)
+    device = pick_device(cfg.device)
+    precision = _resolve_precision(cfg.precision, device)
+    timing = measure(len(dataset.classes), spec.n_frames, spec.n_mels, cfg.batch_size, device, precision)
+    splits = split_sizes(cfg.protocol, len(dataset.items), cfg.folds, cfg.valid_frac, cfg.test_frac)
+    per_epoch = timing.epoch(splits[0]["train"], splits[0]["valid"], cfg.batch_size, cfg.precise_bn)
+    total = run_seconds(timing, splits, cfg.epochs, cfg.batch_size, cfg.precise_bn)
+    return f"{len(dataset.items)} files: " + estimate_text(per_epoch, total, cfg.epochs, len(splits), str(device),
+                                                           precision)
+
+
+def _evaluate(model_name: str, folder: str, device_name: str | None) -> dict:
+    from model.device import pick_device
+    from model.train.datasets import scan_folder
+    from model.train.evaluate import evaluate_dataset
+
+    model, manifest = model_store().load(model_name)
+    return evaluate_dataset(model, manifest, scan_folder(folder), cache_dir() / "mels", runs_dir() / "evaluations",
+                            pick_device(device_name))

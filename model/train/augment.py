@@ -41,6 +41,25 @@ def _masks(x: torch.Tensor, n: int, width: int, dim: int, floor: torch.Tensor, g
     return x
 
 
+def warp_draw(t: int, max_shift: int, g: torch.Generator) -> tuple[int, int]:
+    """(centre, point) of one clip's warp: the frame at `centre` moves to `point`. Both lie in
+    [1, t - 1] whatever the draw, so each side of the warp keeps at least one frame."""
+    centre = int(torch.randint(max_shift, t - max_shift, (1,), generator=g))
+    shift = int(torch.randint(-max_shift, max_shift + 1, (1,), generator=g))
+    centre = min(max(centre, 1), t - 1)
+    return centre, min(max(centre + shift, 1), t - 1)
+
+
+def warp_clip(clip: torch.Tensor, centre: int, point: int) -> torch.Tensor:
+    """(T, F) -> (T, F): frames [0, centre) resampled onto [0, point), the rest onto [point, T)."""
+    t = clip.shape[0]
+    if not (1 <= centre < t and 1 <= point < t):
+        raise ValueError(f"warp centre {centre} and point {point} must lie in [1, {t - 1}]")
+    left = F.interpolate(clip[:centre].T[None], size=point, mode="linear", align_corners=False)[0].T
+    right = F.interpolate(clip[centre:].T[None], size=t - point, mode="linear", align_corners=False)[0].T
+    return torch.cat([left, right])
+
+
 def time_warp(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
     """Stretch the clip on one side of a random point and squeeze it on the other (per clip)."""
     n, t, f = x.shape
@@ -48,12 +67,7 @@ def time_warp(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tens
         return x
     out = torch.empty_like(x)
     for i in range(n):
-        centre = int(torch.randint(max_shift, t - max_shift, (1,), generator=g))
-        shift = int(torch.randint(-max_shift, max_shift + 1, (1,), generator=g))
-        point = centre + shift
-        left = F.interpolate(x[i, :centre].T[None], size=point, mode="linear", align_corners=False)[0].T
-        right = F.interpolate(x[i, centre:].T[None], size=t - point, mode="linear", align_corners=False)[0].T
-        out[i] = torch.cat([left, right])
+        out[i] = warp_clip(x[i], *warp_draw(t, max_shift, g))
     return out
 
 

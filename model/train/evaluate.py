@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ..bbnn import BBNN
 from ..device import autocast_dtype
 from .datasets import Dataset, DatasetError
-from .report import classification_metrics
+from .report import classification_metrics, plot_confusion, write_json
 
 
 def batch_tensor(mels: list[np.ndarray], device: torch.device) -> torch.Tensor:
@@ -68,4 +68,33 @@ def evaluate_on(model: BBNN, classes: list[str], mels: list[np.ndarray], labels:
     loss, _ = loss_and_accuracy(probs, labels)
     metrics = classification_metrics(labels, probs.argmax(1), classes)
     metrics["loss"] = loss
+    return metrics
+
+
+def evaluate_dataset(model: BBNN, manifest, dataset: Dataset, cache_root, out_root, device: torch.device,
+                     should_stop: Callable[[], bool] | None = None, progress=None) -> dict:
+    """Test a stored model (with its Manifest) on a labelled data set: mels through the cache, the
+    classes both know, metrics plus model, dataset, skipped files and unknown classes; writes
+    report.json and confusion.png under out_root/<time>-<model>/ (metrics["report"] is the folder).
+    Raises DatasetError when no class matches, InterruptedError when stopped."""
+    import time
+    from pathlib import Path
+
+    from .mel_cache import MelCache
+
+    melset = MelCache(cache_root, manifest.spec).build(dataset, progress, should_stop)
+    keep, labels, unknown = align_classes(melset.dataset, manifest.classes)
+    metrics = evaluate_on(model.to(device), manifest.classes, [melset.mels[i] for i in keep], labels, device,
+                          should_stop=should_stop)
+    out = Path(out_root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{manifest.name}"
+    n = 1
+    while out.exists():
+        n += 1
+        out = Path(out_root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{manifest.name}-{n}"
+    out.mkdir(parents=True)
+    metrics.update(model=manifest.name, dataset=dataset.source, skipped=melset.dataset.skipped,
+                   unknown_classes=unknown, report=str(out))
+    write_json(out / "report.json", metrics)
+    plot_confusion(metrics["confusion"], manifest.classes, out / "confusion.png",
+                   f"{manifest.name}: {metrics['accuracy']:.1%}")
     return metrics

@@ -1,5 +1,7 @@
 """Training runs: SPEC.md's protocol (Adam 0.01, batch 8, Keras LR schedule and early stopping on
-the training loss, best-validation checkpoint, test of that checkpoint), one run per folder.
+the training loss, best-validation checkpoint, test of that checkpoint), one run per folder. After
+each epoch's optimisation, BatchNorm's running statistics are recomputed over the training windows
+(precise BN, `TrainConfig.precise_bn`, see precise_bn.py) before validation and before any save.
 
 A run folder holds everything: config.json, dataset.json (the files used and the ones skipped),
 splits.json (the indices), state.json, fold<k>/{checkpoint.pt, history.json, best.safetensors,
@@ -16,6 +18,7 @@ import json
 import math
 import os
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,15 +29,18 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from .. import threads
 from ..bbnn import BBNN
 from ..device import autocast_dtype, cpu_has_native_bf16, pick_device
 from ..mel import MelSpec
 from ..store import Manifest, ModelStore
 from .augment import AugmentConfig, augment
 from .datasets import Dataset, Item
+from .estimate import RunClock, Timing, measure
 from .evaluate import batch_tensor, evaluate_on, loss_and_accuracy, predict_mels
 from .mel_cache import MelCache, MelSet
-from .report import classification_metrics, plot_confusion, plot_curves, write_json
+from .precise_bn import recompute_bn_stats
+from .report import plot_confusion, plot_curves, write_json
 from .schedule import KerasSchedule
 from .splits import make_splits
 
@@ -56,7 +62,8 @@ class TrainConfig:
     from_model: str | None = None
     model_name: str | None = None
     device: str | None = None
-    bn_momentum: float = 0.01  # Keras 2.0.6's; 0.1 suits small data sets with few steps per epoch
+    bn_momentum: float = 0.01  # Keras 2.0.6's, used while optimising
+    precise_bn: bool = True  # running statistics recomputed over the training windows after each epoch
     precision: str = "auto"  # auto: fp16 (bf16 where supported) on CUDA, bf16 on CPUs with AMX/AVX512-BF16
 
     @classmethod
@@ -66,7 +73,7 @@ class TrainConfig:
 
 @dataclass
 class TrainEvent:
-    kind: str  # 'cache', 'batch', 'epoch', 'fold', 'done'
+    kind: str  # 'cache', 'estimate', 'batch', 'phase', 'epoch', 'fold', 'done'
     fold: int = 0
     n_folds: int = 1
     epoch: int = 0
@@ -75,6 +82,7 @@ class TrainEvent:
     total: int = 0
     metrics: dict = field(default_factory=dict)
     message: str = ""
+    eta_seconds: float | None = None  # what is left of the run, at the rates seen so far
 
 
 EventFn = Callable[[TrainEvent], None]
@@ -157,6 +165,17 @@ def list_runs(runs_root: str | os.PathLike) -> list[Run]:
     if not root.is_dir():
         return []
     return [Run(d) for d in sorted(root.iterdir()) if (d / "config.json").exists()]
+
+
+def delete_run(runs_root: str | os.PathLike, run_id: str, force: bool = False) -> None:
+    """Remove a run folder (its model stays in the store). A run marked running is kept unless forced:
+    it may be training in another process (or it was killed)."""
+    path = Path(runs_root) / run_id
+    if not run_id or Path(run_id).name != run_id or run_id in (".", "..") or not (path / "config.json").exists():
+        raise TrainError(f"no run {run_id!r} (see 'cratedigger runs')")
+    if Run(path).state().get("status") == "running" and not force:
+        raise TrainError(f"run {run_id} is marked running (training now, or killed); --force deletes it anyway")
+    shutil.rmtree(path)
 
 
 def run_spec(config: TrainConfig, base: MelSpec | None = None) -> MelSpec:
@@ -253,12 +272,62 @@ def _init_model(n_classes: int, base: BBNN | None, base_classes: list[str] | Non
     return model
 
 
+@dataclass
+class _Job:
+    """What every split of a run shares while it trains."""
+
+    run: Run
+    cfg: TrainConfig
+    mels: list[np.ndarray]
+    labels: list[int]
+    classes: list[str]
+    device: torch.device
+    precision: str
+    base: tuple[BBNN, list[str]] | None
+    emit: EventFn
+    stop: Callable[[], bool]
+    clock: RunClock
+    n_folds: int
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        return autocast_dtype(self.device, self.precision)
+
+    def autocast(self):
+        dtype = self.dtype
+        return torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+    def event(self, kind: str, k: int, pos: int, epoch: int, phase: str, done: int = 0, total: int = 0,
+              metrics: dict | None = None, message: str = "") -> None:
+        eta = self.clock.remaining(pos, epoch, done, phase)
+        self.emit(TrainEvent(kind, fold=k, n_folds=self.n_folds, epoch=epoch, epochs=self.cfg.epochs, done=done,
+                             total=total, metrics=metrics or {}, message=message, eta_seconds=eta))
+
+
+@dataclass
+class _Fold:
+    """One split's training state, as checkpointed after every epoch."""
+
+    k: int
+    pos: int  # position among the splits this call trains
+    split: dict
+    dir: Path
+    model: BBNN
+    opt: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    sched: KerasSchedule
+    history: list[dict]
+    best_val: float
+    start: int
+
+
 def train_run(run: Run, models_root: str | os.PathLike, cache_root: str | os.PathLike,
               on_event: EventFn | None = None, should_stop: Callable[[], bool] | None = None,
               base: tuple[BBNN, list[str]] | None = None) -> dict:
     """Train (or resume) every fold of the run, then write the report and save the model to the store.
 
-    `base` is (model, classes) to fine-tune from. Raises Stopped when stopped (resumable)."""
+    `base` is (model, classes) to fine-tune from. Raises Stopped when stopped (resumable), whether
+    during a batch, BatchNorm statistics, validation or test."""
     cfg, spec, dataset, splits = run.config, run.spec, run.dataset, run.splits
     emit = on_event or (lambda e: None)
     stop = should_stop or (lambda: False)
@@ -266,18 +335,21 @@ def train_run(run: Run, models_root: str | os.PathLike, cache_root: str | os.Pat
     if len(melset.dataset.items) != len(dataset.items):
         gone = ", ".join(s["path"] for s in melset.dataset.skipped[:3])
         raise TrainError(f"files of this run can no longer be read ({gone}); start a new run")
-    mels, labels = melset.mels, dataset.labels
     device = pick_device(cfg.device)
     precision = _resolve_precision(cfg.precision, device)
     folds = run.folds_to_train()
+    pending = [k for k in folds if run._read(f"fold{k}/result.json") is None]
     results = {}
-    run.set_state(status="running", precision=precision, device=str(device))
+    run.set_state(status="running", precision=precision, device=str(device), error=None)
     try:
-        for n_done, k in enumerate(folds):
+        threads.apply()
+        job = _Job(run, cfg, melset.mels, dataset.labels, dataset.classes, device, precision, base, emit, stop,
+                   _clock(cfg, spec, dataset, splits, pending, device, precision), len(folds))
+        emit(_estimate_event(job, pending))
+        for k in folds:
             result = run._read(f"fold{k}/result.json")
             if result is None:
-                result = _train_fold(run, k, len(folds), splits[k], mels, labels, dataset.classes, cfg, device,
-                                     precision, base, emit, stop)
+                result = _train_fold(job, k, pending.index(k), splits[k])
             results[k] = result
             emit(TrainEvent("fold", fold=k, n_folds=len(folds), metrics=result))
     except Stopped:
@@ -292,87 +364,165 @@ def train_run(run: Run, models_root: str | os.PathLike, cache_root: str | os.Pat
     return report
 
 
-def _train_fold(run: Run, k: int, n_folds: int, split: dict, mels: list[np.ndarray], labels: list[int],
-                classes: list[str], cfg: TrainConfig, device: torch.device, precision: str,
-                base: tuple[BBNN, list[str]] | None, emit: EventFn, stop: Callable[[], bool]) -> dict:
-    fold_dir = run.dir / f"fold{k}"
+def _clock(cfg: TrainConfig, spec: MelSpec, dataset: Dataset, splits: list[dict], pending: list[int],
+           device: torch.device, precision: str) -> RunClock:
+    if not pending:
+        return RunClock(Timing(0.0, 0.0, 0.0), [], cfg.epochs, cfg.batch_size, cfg.precise_bn)
+    timing = measure(len(dataset.classes), spec.n_frames, spec.n_mels, cfg.batch_size, device, precision, steps=1)
+    sizes = [{part: len(splits[k][part]) for part in ("train", "valid", "test")} for k in pending]
+    return RunClock(timing, sizes, cfg.epochs, cfg.batch_size, cfg.precise_bn)
+
+
+def _estimate_event(job: _Job, pending: list[int]) -> TrainEvent:
+    clock = job.clock
+    first = clock.splits[0] if clock.splits else {"train": 0, "valid": 0}
+    per_epoch = clock.timing.epoch(first["train"], first["valid"], job.cfg.batch_size, job.cfg.precise_bn)
+    total = clock.remaining(0, 0, 0) if pending else 0.0
+    return TrainEvent("estimate", n_folds=job.n_folds, epochs=job.cfg.epochs, eta_seconds=total,
+                      metrics={"epoch_seconds": per_epoch, "total_seconds": total, "splits_left": len(pending),
+                               "device": str(job.device), "precision": job.precision,
+                               "timing": clock.timing.to_dict()})
+
+
+def _stoppable(what: str, fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except InterruptedError:
+        raise Stopped(f"stopped while {what}") from None
+
+
+def _open_fold(job: _Job, k: int, pos: int, split: dict) -> _Fold:
+    """A fresh model for split k (seeded), or the state of its last checkpoint."""
+    cfg, device = job.cfg, job.device
+    fold_dir = job.run.dir / f"fold{k}"
     fold_dir.mkdir(exist_ok=True)
     torch.manual_seed(_seed(cfg.seed, k, 0xB))
-    model = _init_model(len(classes), base[0] if base else None, base[1] if base else None, classes,
+    base = job.base
+    model = _init_model(len(job.classes), base[0] if base else None, base[1] if base else None, job.classes,
                         cfg.bn_momentum).to(device)
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
-    dtype = autocast_dtype(device, precision)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    sched = KerasSchedule(lr=cfg.lr)
-    history: list[dict] = []
-    best_val, start = -1.0, 0
+    scaler = torch.amp.GradScaler(device.type, enabled=job.dtype == torch.float16)
+    fold = _Fold(k, pos, split, fold_dir, model, opt, scaler, KerasSchedule(lr=cfg.lr), [], -1.0, 0)
     ckpt_path = fold_dir / "checkpoint.pt"
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         scaler.load_state_dict(ckpt["scaler"])
-        sched = KerasSchedule.from_state(ckpt["schedule"])
-        history, best_val, start = ckpt["history"], ckpt["best_val"], ckpt["epoch"] + 1
-    train, valid, test = split["train"], split["valid"], split["test"]
+        fold.sched = KerasSchedule.from_state(ckpt["schedule"])
+        fold.history, fold.best_val, fold.start = ckpt["history"], ckpt["best_val"], ckpt["epoch"] + 1
+    return fold
+
+
+def _train_fold(job: _Job, k: int, pos: int, split: dict) -> dict:
+    cfg = job.cfg
+    fold = _open_fold(job, k, pos, split)
+    valid = split["valid"]
+    for epoch in range(fold.start, cfg.epochs):
+        if fold.sched.stopped:
+            break
+        threads.apply()  # follows leases taken meanwhile (a scan) in this thread too
+        t0 = time.perf_counter()
+        loss, acc = _train_epoch(job, fold, epoch)
+        if cfg.precise_bn:
+            _precise_bn(job, fold, epoch)
+        job.event("phase", k, pos, epoch, "valid", message="validating")
+        val_loss, val_acc = _evaluate_split(job, fold.model, valid, "validating") if valid else (math.nan, math.nan)
+        row = {"epoch": epoch, "loss": loss, "acc": acc, "lr": fold.sched.lr, "val_loss": val_loss,
+               "val_acc": val_acc, "seconds": time.perf_counter() - t0}
+        fold.history.append(row)
+        if not valid or val_acc > fold.best_val:
+            fold.best_val = val_acc if valid else fold.best_val
+            _save_weights(fold.model, fold.dir / "best.safetensors")
+            row["best"] = True
+        fold.sched.step(loss)
+        _atomic_save({"model": fold.model.state_dict(), "optimizer": fold.opt.state_dict(),
+                      "scaler": fold.scaler.state_dict(), "schedule": fold.sched.state_dict(),
+                      "history": fold.history, "best_val": fold.best_val, "epoch": epoch}, fold.dir / "checkpoint.pt")
+        write_json(fold.dir / "history.json", fold.history)
+        job.run.set_state(fold=k, epoch=epoch)
+        job.event("epoch", k, pos, epoch, "done", metrics=row)
+    return _test_fold(job, fold)
+
+
+def _train_epoch(job: _Job, fold: _Fold, epoch: int) -> tuple[float, float]:
+    """One pass of optimisation over the split's training windows; (mean loss, accuracy)."""
+    cfg, device, model = job.cfg, job.device, fold.model
+    train = fold.split["train"]
+    for group in fold.opt.param_groups:
+        group["lr"] = fold.sched.lr
+    g = torch.Generator().manual_seed(_seed(cfg.seed, fold.k, epoch))
+    order = [train[i] for i in torch.randperm(len(train), generator=g).tolist()]
     aug = AugmentConfig(**cfg.augment_params) if cfg.augment else None
     steps = math.ceil(len(train) / cfg.batch_size)
-    for epoch in range(start, cfg.epochs):
-        if sched.stopped:
-            break
+    model.train()
+    loss_sum, correct = 0.0, 0
+    for step in range(steps):
+        if job.stop():
+            raise Stopped(f"stopped in fold {fold.k}, epoch {epoch + 1}")
         t0 = time.perf_counter()
-        for group in opt.param_groups:
-            group["lr"] = sched.lr
-        g = torch.Generator().manual_seed(_seed(cfg.seed, k, epoch))
-        order = [train[i] for i in torch.randperm(len(train), generator=g).tolist()]
-        model.train()
-        loss_sum, correct = 0.0, 0
-        for step in range(steps):
-            if stop():
-                raise Stopped(f"stopped in fold {k}, epoch {epoch + 1}")
-            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            x = torch.from_numpy(np.stack([np.asarray(mels[i], dtype=np.float32) for i in idx]))
-            if aug is not None:
-                x = augment(x, aug, g)
-            x = x.unsqueeze(1).to(device)
-            if device.type == "cpu":
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = torch.as_tensor([labels[i] for i in idx], device=device)
-            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                logits = model(x).logits
-            loss = F.cross_entropy(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
-            emit(TrainEvent("batch", fold=k, n_folds=n_folds, epoch=epoch, epochs=cfg.epochs, done=step + 1, total=steps))
-        val_probs = predict_mels(model, [mels[i] for i in valid], device, precision, should_stop=stop) if valid else None
-        val_loss, val_acc = loss_and_accuracy(val_probs, [labels[i] for i in valid]) if valid else (float("nan"), float("nan"))
-        row = {"epoch": epoch, "loss": loss_sum / len(train), "acc": correct / len(train), "lr": sched.lr,
-               "val_loss": val_loss, "val_acc": val_acc, "seconds": time.perf_counter() - t0}
-        history.append(row)
-        if not valid or val_acc > best_val:
-            best_val = val_acc if valid else best_val
-            _save_weights(model, fold_dir / "best.safetensors")
-            row["best"] = True
-        sched.step(row["loss"])
-        _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                      "schedule": sched.state_dict(), "history": history, "best_val": best_val, "epoch": epoch}, ckpt_path)
-        write_json(fold_dir / "history.json", history)
-        run.set_state(fold=k, epoch=epoch)
-        emit(TrainEvent("epoch", fold=k, n_folds=n_folds, epoch=epoch, epochs=cfg.epochs, metrics=row))
-    model.load_state_dict(load_file(str(fold_dir / "best.safetensors")))
-    test_labels = [labels[i] for i in test]
-    metrics = evaluate_on(model, classes, [mels[i] for i in test], test_labels, device, precision, should_stop=stop)
-    best = max((h for h in history if h.get("best")), key=lambda h: h["epoch"])
-    result = {"fold": k, "test_accuracy": metrics["accuracy"], "test": metrics, "best_epoch": best["epoch"],
-              "val_accuracy": best["val_acc"], "epochs_run": len(history), "early_stopped": sched.stopped,
-              "sizes": {"train": len(train), "valid": len(valid), "test": len(test)}}
-    write_json(fold_dir / "result.json", result)
+        idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        x = torch.from_numpy(np.stack([np.asarray(job.mels[i], dtype=np.float32) for i in idx]))
+        if aug is not None:
+            x = augment(x, aug, g)
+        x = x.unsqueeze(1).to(device)
+        if device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = torch.as_tensor([job.labels[i] for i in idx], device=device)
+        with job.autocast():
+            logits = model(x).logits
+        loss = F.cross_entropy(logits.float(), y)
+        fold.opt.zero_grad(set_to_none=True)
+        fold.scaler.scale(loss).backward()
+        fold.scaler.step(fold.opt)
+        fold.scaler.update()
+        loss_sum += float(loss.detach()) * len(idx)
+        correct += int((logits.argmax(1) == y).sum())
+        job.clock.observe("train_batch", time.perf_counter() - t0, 1)
+        job.event("batch", fold.k, fold.pos, epoch, "train", done=step + 1, total=steps)
+    return loss_sum / len(train), correct / len(train)
+
+
+def precise_bn_batch(batch_size: int) -> int:
+    """Windows per forward pass when BatchNorm statistics are recomputed: larger than the training
+    batch (closer to the population, nothing to back-propagate), capped for memory."""
+    return max(batch_size, 16)
+
+
+def _precise_bn(job: _Job, fold: _Fold, epoch: int) -> None:
+    job.event("phase", fold.k, fold.pos, epoch, "train", done=math.ceil(len(fold.split["train"]) / job.cfg.batch_size),
+              message="recomputing BatchNorm statistics")
+    train, size = sorted(fold.split["train"]), precise_bn_batch(job.cfg.batch_size)
+    batches = (batch_tensor([job.mels[i] for i in train[i:i + size]], job.device) for i in range(0, len(train), size))
+    t0 = time.perf_counter()
+    with job.autocast():
+        _stoppable("recomputing BatchNorm statistics", recompute_bn_stats, fold.model, batches, job.stop)
+    job.clock.observe("bn_clip", time.perf_counter() - t0, len(train))
+
+
+def _evaluate_split(job: _Job, model: BBNN, idx: list[int], what: str) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    probs = _stoppable(what, predict_mels, model, [job.mels[i] for i in idx], job.device, job.precision,
+                       should_stop=job.stop)
+    job.clock.observe("eval_clip", time.perf_counter() - t0, len(idx))
+    return loss_and_accuracy(probs, [job.labels[i] for i in idx])
+
+
+def _test_fold(job: _Job, fold: _Fold) -> dict:
+    """Test the split's best checkpoint and write its result.json."""
+    test = fold.split["test"]
+    last = fold.history[-1]["epoch"] if fold.history else 0
+    job.event("phase", fold.k, fold.pos, last, "test", message="testing")
+    fold.model.load_state_dict(load_file(str(fold.dir / "best.safetensors")))
+    metrics = _stoppable("testing", evaluate_on, fold.model, job.classes, [job.mels[i] for i in test],
+                         [job.labels[i] for i in test], job.device, job.precision, should_stop=job.stop)
+    best = max((h for h in fold.history if h.get("best")), key=lambda h: h["epoch"])
+    result = {"fold": fold.k, "test_accuracy": metrics["accuracy"], "test": metrics, "best_epoch": best["epoch"],
+              "val_accuracy": best["val_acc"], "epochs_run": len(fold.history), "early_stopped": fold.sched.stopped,
+              "sizes": {part: len(fold.split[part]) for part in ("train", "valid", "test")}}
+    write_json(fold.dir / "result.json", result)
     return result
 
 

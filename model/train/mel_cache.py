@@ -2,8 +2,9 @@
 
 One float16 `.npy` (frames x mels) per file under `<cache>/<spec hash>/`, named by a hash of the
 file's absolute path, size and mtime, so an edited file is recomputed and a changed front end
-(clip length, FFT...) gets its own folder. Files are decoded in parallel threads (PyAV, soxr and
-torch release the GIL); entries appear by atomic rename, so a killed build keeps what it made.
+(clip length, FFT...) gets its own folder. Files are decoded in parallel threads (PyAV and soxr
+release the GIL) and their mels computed in the calling thread; entries appear by atomic rename,
+so a killed build keeps what it made.
 Unreadable files are reported and left out, never fatal.
 """
 
@@ -18,10 +19,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
-from ..audio import AudioError, probe
-from ..mel import LogMelFrontEnd, MelSpec, log_mels
+from ..audio import AudioError, probe, stream_spans
+from ..mel import LogMelFrontEnd, MelSpec
 from .datasets import Dataset
 
 # bump when the way a clip is taken from a file changes
@@ -58,61 +58,87 @@ class MelCache:
         ident = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
         return self.dir / f"{hashlib.sha1(ident.encode()).hexdigest()}.npy"
 
-    def compute(self, path: str) -> np.ndarray:
+    def _decode(self, path: str) -> np.ndarray:
         info = probe(path)
         start = clip_start(info.duration, self.spec.clip_seconds)
-        (_, mels), = log_mels(path, [start], self.spec, self._frontend)
-        return mels[0].astype(np.float16)
+        rate = self.spec.sample_rate
+        (part,) = stream_spans(path, [start], self.spec.clip_samples / rate, (rate,))
+        return part.waves[rate]
+
+    def _mel(self, waves: np.ndarray) -> np.ndarray:
+        return self._frontend(waves)[0].astype(np.float16)
+
+    def compute(self, path: str) -> np.ndarray:
+        return self._mel(self._decode(path))
+
+    def _store(self, path: str, mel: np.ndarray) -> np.ndarray:
+        entry = self.entry(path)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_name(f".{entry.name}.{os.getpid()}.{id(mel)}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, mel)
+        os.replace(tmp, entry)
+        return np.load(entry, mmap_mode="r")
 
     def get(self, path: str) -> np.ndarray:
         """The cached mel of one file (memory-mapped), computing and storing it if needed."""
         entry = self.entry(path)
-        if not entry.exists():
-            mel = self.compute(path)
-            self.dir.mkdir(parents=True, exist_ok=True)
-            tmp = entry.with_name(f".{entry.name}.{os.getpid()}.{id(mel)}.tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, mel)
-            os.replace(tmp, entry)
-        return np.load(entry, mmap_mode="r")
+        if entry.exists():
+            return np.load(entry, mmap_mode="r")
+        return self._store(path, self.compute(path))
 
     def build(self, dataset: Dataset, progress: Callable[[int, int], None] | None = None,
               should_stop: Callable[[], bool] | None = None, workers: int | None = None) -> MelSet:
-        """Mels of every item; unreadable files are skipped and listed in the result's dataset."""
+        """Mels of every item; unreadable files are skipped and listed in the result's dataset.
+
+        Threads decode (PyAV and soxr release the GIL); the mels are computed here, in the calling
+        thread with torch's threads as model.threads sets them, so no thread count is touched."""
         n = len(dataset.items)
         mels: list[np.ndarray | None] = [None] * n
         skipped: list[dict] = []
         done = 0
         workers = workers or min(8, os.cpu_count() or 1)
-        torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # one thread per file beats threads fighting inside each STFT
-        try:
-            with ThreadPoolExecutor(workers) as pool:
-                futures = {pool.submit(self._get_safe, it.path): i for i, it in enumerate(dataset.items)}
+        with ThreadPoolExecutor(workers) as pool:
+            futures = {pool.submit(self._cached_or_decoded, it.path): i for i, it in enumerate(dataset.items)}
+            try:
                 for fut in as_completed(futures):
                     i = futures[fut]
-                    mel, error = fut.result()
+                    mels[i], error = self._finish(dataset.items[i].path, *fut.result())
                     if error:
                         skipped.append({"path": dataset.items[i].path, **error})
-                    mels[i] = mel
                     done += 1
                     if progress:
                         progress(done, n)
                     if should_stop and should_stop():
-                        for f in futures:
-                            f.cancel()
                         raise InterruptedError("stopped while building the mel cache")
-        finally:
-            torch.set_num_threads(torch_threads)
+            finally:
+                for f in futures:
+                    f.cancel()
         keep = [i for i, m in enumerate(mels) if m is not None]
         subset = dataset.subset(keep)
         subset.skipped = sorted(skipped, key=lambda s: s["path"])
         return MelSet(subset, [mels[i] for i in keep])
 
-    def _get_safe(self, path: str) -> tuple[np.ndarray | None, dict | None]:
+    def _cached_or_decoded(self, path: str) -> tuple[np.ndarray | None, np.ndarray | None, dict | None]:
+        """(cached mel, None, None), (None, waves to turn into a mel, None) or (None, None, error)."""
         try:
-            return self.get(path), None
+            entry = self.entry(path)
+            if entry.exists():
+                try:
+                    return np.load(entry, mmap_mode="r"), None, None
+                except (OSError, ValueError):  # a damaged entry is made again
+                    pass
+            return None, self._decode(path), None
         except AudioError as e:
-            return None, {"reason": e.reason, "detail": e.detail}
+            return None, None, {"reason": e.reason, "detail": e.detail}
+        except OSError as e:
+            return None, None, {"reason": "unreadable", "detail": str(e.strerror or e)}
+
+    def _finish(self, path: str, mel, waves, error) -> tuple[np.ndarray | None, dict | None]:
+        if mel is not None or error is not None:
+            return mel, error
+        try:
+            return self._store(path, self._mel(waves)), None
         except OSError as e:
             return None, {"reason": "unreadable", "detail": str(e.strerror or e)}
+

@@ -26,6 +26,24 @@ def classification_metrics(y_true: list[int] | np.ndarray, y_pred: list[int] | n
     }
 
 
+def chance_warning(accuracy: float, confusion: list[list[int]]) -> str | None:
+    """A sentence for the user when a test accuracy is not clearly above chance, else None.
+
+    Chance is the better of guessing uniformly and always guessing the test set's largest class;
+    "clearly above" means by more than two standard errors of that guess on this many test clips
+    (and at least 5 points), so a 4-clip test set cannot vouch for a model."""
+    cm = np.asarray(confusion, dtype=float)
+    n = int(cm.sum())
+    if n == 0 or cm.ndim != 2:
+        return "it was tested on no clip at all, so nothing says it works"
+    chance = max(1.0 / cm.shape[0], cm.sum(axis=1).max() / n)
+    margin = max(0.05, 2 * float(np.sqrt(chance * (1 - chance) / n)))
+    if accuracy > chance + margin:
+        return None
+    return (f"its test accuracy ({accuracy:.0%} on {n} clip{'s' if n != 1 else ''}) is not clearly above chance "
+            f"({chance:.0%}); it may classify your music no better than a guess")
+
+
 def write_json(path: Path, data) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -9,13 +9,15 @@ filtered  the fault-filtered GTZAN partition of Kereliuk, Sturm and Larsen (2015
 
 from __future__ import annotations
 
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 PROTOCOLS = ("paper", "filtered", "kfold", "holdout")
-FILTERED_DIR = Path(__file__).resolve().parents[2] / "resources" / "gtzan"
+FILTERED_DIR: Traversable = files("model.train") / "gtzan"  # package data: travels in the wheel and the bundle
 
 Split = dict[str, list[int]]
 
@@ -59,7 +61,7 @@ def kfold_splits(labels: list[int], k: int = 10, seed: int = 0) -> list[Split]:
     return out
 
 
-def read_list(path: Path) -> list[str]:
+def read_list(path: Path | Traversable) -> list[str]:
     """Keys ("class/stem") of a filtered list; lines are written `genre/genre.000NN.wav`."""
     keys = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -70,7 +72,7 @@ def read_list(path: Path) -> list[str]:
     return keys
 
 
-def filtered_split(keys: list[str], lists_dir: Path = FILTERED_DIR) -> Split:
+def filtered_split(keys: list[str], lists_dir: Path | Traversable = FILTERED_DIR) -> Split:
     """The fault-filtered partition; clips missing from the data set (e.g. unreadable) are left out."""
     where = {k: i for i, k in enumerate(keys)}
     split: Split = {}

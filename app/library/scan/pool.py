@@ -66,9 +66,9 @@ def worker_main(conn, parent_pid: int, known_fingerprints: set[str]) -> None:
     """A worker process: read jobs from the pipe until None or EOF, send messages back."""
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scan's to handle
-    import torch
+    from model import threads
 
-    torch.set_num_threads(1)
+    threads.set_base(1)
     front_ends = FrontEnds()
     conn.send(READY)
     while True:
@@ -262,6 +262,7 @@ class InlineReader:
     def _finish(self) -> None:
         self._jobs.clear()
         self._track = None
+        self._reply = None
 
     def poll(self, timeout: float | None) -> list:
         if self._track is None:
