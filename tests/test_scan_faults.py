@@ -135,6 +135,8 @@ def test_no_reader_outlives_a_killed_scan(home, tmp_path):
     while time.time() < deadline and any(_alive(p) for p in family):
         time.sleep(0.1)
     assert not [p for p in family if _alive(p)], "processes outlived the killed scan"
+    with sqlite3.connect(home / "library.sqlite") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def _nan_model(home):
@@ -150,7 +152,7 @@ def _nan_model(home):
                                                             source="test"), activate=True)
 
 
-def test_nan_model_outputs_are_never_stored(home, music):
+def test_nan_model_outputs_are_never_stored(home, music, tmp_path):
     _nan_model(home)
     lib = open_library()  # model=None: the store's active model
     summary = scan(lib, [music], workers=0)
@@ -160,7 +162,7 @@ def test_nan_model_outputs_are_never_stored(home, music):
     assert lib.db.execute("SELECT COUNT(*) FROM analyses").fetchone()[0] == 0
     save_random_model(home)  # a sound model: the same files are analysed, no error stays
     assert scan(lib, None, workers=0).analysed == 3 and lib.errors() == []
-    assert intact(lib)
+    assert rows(lib) == clean_rows(tmp_path, music) and intact(lib)
 
 
 def test_poisoned_rows_are_skipped_by_similarity_and_analysed_again(random_model, music, tmp_path):

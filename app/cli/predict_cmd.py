@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--windows", default="default", help="'default' (3 spread windows), 'all', or a number")
     p.add_argument("--model", help="model name (default: the active one)")
     p.add_argument("--device", type=types.device, help="cpu, cuda, mps (default: best available)")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "bf16-mixed", "onnx", "fp16"])
     p.add_argument("--fp32", action="store_true", help="force fp32 (same as --precision fp32)")
     p.add_argument("--top", type=types.count, default=3, help="genres to show per file")
     p.set_defaults(func=_predict)

@@ -144,6 +144,10 @@ def _report(summary, as_json: bool) -> int:
         print(json.dumps({"summary": summary.__dict__}), flush=True)
     else:
         print(line)
+    for move in summary.folder_moves:
+        print(f"{move['old']} is gone and {move['tracks']} of its tracks are in {move['new']}: if the folder "
+              f"was renamed or moved, run 'cratedigger folders move \"{move['old']}\" \"{move['new']}\"'",
+              file=sys.stderr)
     if summary.musicnn_missing and not as_json:
         print("tip: 'cratedigger model fetch musicnn' adds MusiCNN's mood and style tags and a sharper "
               "'more like this'", file=sys.stderr)

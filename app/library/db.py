@@ -307,10 +307,76 @@ class Library:
         row = self.db.execute("SELECT id FROM folders WHERE path = ?", [to_db(path)]).fetchone()
         return row[0] if row else None
 
-    def remove_folder(self, path: str | Path) -> None:
-        p = to_db(Path(path).expanduser().resolve())
+    def _folder_row(self, path: str | Path) -> tuple[int, str]:
+        """(id, stored path) of a library folder given as typed (it may be gone from disk)."""
+        given = Path(path).expanduser()
+        for candidate in dict.fromkeys([to_db(os.path.abspath(given)), to_db(given.resolve())]):
+            row = self.db.execute("SELECT id, path FROM folders WHERE path = ?", [candidate]).fetchone()
+            if row:
+                return row[0], row[1]
+        raise LibraryError(f"{path} is not one of the library's folders (see 'cratedigger folders list')")
+
+    def _under(self, prefix: str, table: str = "tracks", column: str = "path") -> str:
+        return f"substr({table}.{column}, 1, {len(prefix)}) = ?"
+
+    def remove_folder(self, path: str | Path) -> int:
+        """Remove a music folder and forget its tracks (analyses, map points and errors with
+        them), except tracks another library folder also holds. Returns how many were forgotten."""
+        folder_id, stored = self._folder_row(path)
+        prefix = stored.rstrip(os.sep) + os.sep
+        others = [r[0].rstrip(os.sep) + os.sep for r in self.db.execute(
+            "SELECT path FROM folders WHERE id != ?", [folder_id])]
+        ids = [r[0] for r in self.db.execute(f"SELECT id, path FROM tracks WHERE {self._under(prefix)}", [prefix])
+               if not any(r[1].startswith(o) for o in others)]
         with self.db.conn:
-            self.db.execute("DELETE FROM folders WHERE path = ?", [p])
+            for i in range(0, len(ids), 900):
+                chunk = ids[i:i + 900]
+                marks = ",".join("?" * len(chunk))
+                self.db.execute(f"DELETE FROM errors WHERE track_id IN ({marks})", chunk)
+                self.db.execute(f"DELETE FROM tracks WHERE id IN ({marks})", chunk)
+            self.db.execute(f"DELETE FROM errors WHERE path = ? OR ({self._under(prefix, 'errors')}"
+                            " AND track_id IS NULL)", [stored, prefix])
+            self.db.execute("DELETE FROM folders WHERE id = ?", [folder_id])
+            self._bump()
+        return len(ids)
+
+    def move_folder(self, old: str | Path, new: str | Path) -> int:
+        """The folder `old` now lives at `new` (renamed or moved on disk): the folder and its tracks'
+        paths follow, keeping their analyses. A track already recorded at a new path (a scan of
+        `new` before the move was known) gives way to the one that moved. Returns tracks moved."""
+        folder_id, stored = self._folder_row(old)
+        target = to_db(Path(new).expanduser().resolve())
+        old_prefix, new_prefix = stored.rstrip(os.sep) + os.sep, target.rstrip(os.sep) + os.sep
+        if target == stored:
+            return 0
+        rows = self.db.execute(f"SELECT id, path FROM tracks WHERE {self._under(old_prefix)}", [old_prefix]).fetchall()
+        with self.db.conn:
+            self.db.execute("DELETE FROM folders WHERE path = ? AND id != ?", [target, folder_id])
+            self.db.execute("UPDATE folders SET path = ? WHERE id = ?", [target, folder_id])
+            for track_id, path in rows:
+                moved = new_prefix + path[len(old_prefix):]
+                self.db.execute("DELETE FROM tracks WHERE path = ? AND id != ?", [moved, track_id])
+                self.db.execute("DELETE FROM errors WHERE path = ?", [moved])
+                self.db.execute("UPDATE tracks SET path = ?, folder_id = ? WHERE id = ?", [moved, folder_id, track_id])
+                self.db.execute("UPDATE errors SET path = ? WHERE path = ?", [moved, path])
+            self.db.execute(f"UPDATE tracks SET folder_id = ? WHERE {self._under(new_prefix)}", [folder_id, new_prefix])
+            self.db.execute("DELETE FROM errors WHERE path = ? AND reason = 'unreadable_folder'", [stored])
+            self._bump()
+        return len(rows)
+
+    def folder_counts(self) -> list[dict]:
+        """Every folder with its track counts: path, tracks, missing, analysed (active model), exists."""
+        key = self._model(None)
+        out = []
+        for f in self.folders():
+            prefix = f["path"].rstrip(os.sep) + os.sep
+            tracks, missing, analysed = self.db.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(missing), 0), COALESCE(SUM(EXISTS (SELECT 1 FROM analyses a"
+                f" WHERE a.track_id = tracks.id AND a.model = ?)), 0) FROM tracks WHERE {self._under(prefix)}",
+                [key, prefix]).fetchone()
+            out.append(dict(f, tracks=tracks, missing=missing, analysed=analysed,
+                            exists=os.path.isdir(from_db(f["path"])), display_path=display_path(f["path"])))
+        return out
 
     def folders(self) -> list[dict]:
         return list(self.db.query("SELECT * FROM folders ORDER BY path"))

@@ -318,6 +318,12 @@ class MainWindow(QMainWindow):
             return
         path, options = self.ctx.library.path, scan_options(self.ctx.settings)
         log.info("scan requested: %s (%s)", ", ".join(folders) or "all folders", options)
+        from app.library.scan.lock import scan_running
+
+        if not self.ctx.tasks.busy and scan_running(path):
+            self.message.setText("A scan of this library is already running (another window or "
+                                 "'cratedigger scan'); wait for it to finish.")
+            return
 
         def work(report, cancelled):
             from app.library.scanner import scan
@@ -423,6 +429,7 @@ class MainWindow(QMainWindow):
                      "stopped" if s.cancelled else "done", s.analysed, s.skipped, s.errors, s.missing, s.moved, s.seconds)
             self.message.setText(f"Scan {'stopped' if s.cancelled else 'done'}: {s.analysed} analysed, "
                                  f"{s.skipped} unchanged, {s.errors} errors, {s.missing} missing")
+            self._offer_folder_moves(s.folder_moves)
             self.ctx.library_changed.emit()
             if not s.cancelled and (s.analysed + s.moved + s.missing or not self.map_view.has_map()):
                 self.build_map()  # its own task: cancellable, and the scan's summary stays readable
@@ -440,6 +447,15 @@ class MainWindow(QMainWindow):
         self.message.setText({"map": "Map update cancelled: the previous map stays.",
                               "fetch": "Download cancelled: nothing was changed.",
                               "fetch-musicnn": "Download cancelled: nothing was changed."}.get(name, f"{name} cancelled."))
+
+    def _offer_folder_moves(self, moves: list[dict]) -> None:
+        """A library folder that is gone, whose tracks turned up in a scanned folder: move it?"""
+        for move in moves:
+            answer = QMessageBox.question(
+                self, "Cratedigger", f"{move['old']} is no longer there, and {move['tracks']} of its tracks are in "
+                f"{move['new']}.\n\nWas the folder renamed or moved? Move it in the library (analyses are kept)?")
+            if answer == QMessageBox.StandardButton.Yes:
+                self.ctx.library.move_folder(move["old"], move["new"])
 
     def _on_failed(self, name: str, message: str) -> None:
         self._finish_task(name)

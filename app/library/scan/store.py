@@ -42,7 +42,7 @@ class TrackWriter:
                       missing=0, folder_id=self._folder_id(job.folder), **meta.info)
         moved_from = self._moved_from(meta.fingerprint, job.path)
         if moved_from:
-            track_id = self._move(moved_from, job.path, fields)
+            track_id = self._move(moved_from, job.path, fields, job.folder)
             needs = [e for e in job.ears if track_id not in self.library.analysed_ids(self.ears[e].key)]
         else:
             track_id = self._upsert(job.path, meta.fingerprint, fields)
@@ -69,8 +69,16 @@ class TrackWriter:
         self.plan.gone.pop(row[0], None)
         return row
 
-    def _move(self, row: tuple, path: str, fields: dict) -> int:
-        """The same audio under a new name: keep the track row and its analyses."""
+    def _move(self, row: tuple, path: str, fields: dict, root: str) -> int:
+        """The same audio under a new name: keep the track row and its analyses. A track of a
+        folder that is no longer on disk counts towards offering to move that folder."""
+        lost = self.plan.lost_folder_of(row[0])
+        if lost:
+            moves = self.summary.folder_moves
+            entry = next((m for m in moves if (m["old"], m["new"]) == (lost, root)), None)
+            if entry is None:
+                moves.append(entry := {"old": lost, "new": root, "tracks": 0})
+            entry["tracks"] += 1
         self.library.move_track(row[1], path)
         self.summary.moved += 1
         return self.library.upsert_track(path, **fields)
