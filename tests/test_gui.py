@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 
-from app.home import model_store
+from app.home import model_store, open_library
 from app.library.db import Library
 from app.library.map_process import build_map_in_worker
 from audio_factory import make_track
@@ -469,7 +469,7 @@ def test_cluster_rename_is_kept(grouped, window):
     cluster = next(iter(view.clusters))
     view.rename_cluster(cluster, "Boss fights")
     assert any(view.legend.item(i).text().startswith("■  Boss fights") for i in range(view.legend.count()))
-    assert Library().cluster_names()[cluster] == "Boss fights"
+    assert open_library().cluster_names()[cluster] == "Boss fights"  # model=None: the store's active model
     build_map_in_worker(Library().path, refit=True, model=MODEL_NAME, method="kmeans", k=4)
     from app.library.mapping import clusters
 
