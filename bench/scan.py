@@ -2,11 +2,14 @@
 
     python bench/scan.py [--tracks 40] [--minutes 4] [--workers N] [--music DIR]  # speed, stages, RSS, rescan
                                                                          # (BBNN alone, then BBNN + MusiCNN)
+    python bench/scan.py --long-hours 3 [--windows all]                  # one long FLAC: peak RSS
     python bench/scan.py --rescan-10k                                    # unchanged 10k-track rescan
     python bench/scan.py --sweep [--music DIR]                           # windows vs agreement
 
 Generated tracks (mixed mp3/flac/ogg/opus/m4a, each a sequence of different textures) are cached
-in bench/out/. The model is the authors' GTZAN fold 5 from ../shared (or --model-file).
+in bench/out/. The model is the authors' GTZAN fold 5 from ../shared (or --model-file); without
+it, a randomly initialised BBNN (same cost). Peak RSS is the scanning process's and the largest
+reader process's (ru_maxrss of this process and of its reaped children).
 """
 
 from __future__ import annotations
@@ -53,7 +56,18 @@ def fresh_home(model_file: Path, musicnn_wheel: Path | None = None) -> Path:
     os.environ["CRATEDIGGER_HOME"] = str(home)
     from app.home import model_store
 
-    model_store().import_file(model_file)
+    if model_file.exists():
+        model_store().import_file(model_file)
+    else:
+        import torch
+
+        from model.bbnn import BBNN
+        from model.keras_import import GTZAN_CLASSES
+        from model.store import Manifest
+
+        torch.manual_seed(0)
+        model_store().save(BBNN(10), Manifest(name="random-bbnn", classes=list(GTZAN_CLASSES), source="bench"),
+                           activate=True)
     if musicnn_wheel is not None:
         model_store().import_file(musicnn_wheel)
     return home
@@ -126,6 +140,45 @@ def bench_speed(args, model_file: Path) -> None:
     again, _ = run_scan(folder, workers=args.workers, models=summary.models)
     print(f"second scan of the unchanged library: {time.perf_counter() - t:.2f} s "
           f"({again.skipped} unchanged, {again.analysed} analysed)")
+
+
+def make_long_flac(path: Path, hours: float, rate: int = 44100) -> Path:
+    """A stereo FLAC `hours` long, written a minute at a time (textures change every minute)."""
+    import soundfile
+
+    from audio_factory import synth
+
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.flac")
+    rng = np.random.default_rng(0)
+    with soundfile.SoundFile(tmp, "w", rate, 2, format="FLAC", subtype="PCM_16") as f:
+        for minute in range(int(hours * 60)):
+            kind = KINDS[int(rng.integers(len(KINDS)))]
+            mono = synth(kind, 60.0, sr=rate, seed=minute)
+            f.write(np.stack([mono, np.roll(mono, 7)], axis=1) * 0.5)
+            print(f"\rwriting {minute + 1}/{int(hours * 60)} min", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    os.replace(tmp, path)
+    return path
+
+
+def bench_long(args, model_file: Path) -> None:
+    """One long FLAC through the whole scan (BBNN): time and peak memory. Run it once more when
+    the FLAC was generated in the same run, so generating it does not count."""
+    path = make_long_flac(REPO / "bench" / "out" / f"long-{args.long_hours:g}h.flac", args.long_hours)
+    folder = path.parent / f"long-{args.long_hours:g}h"
+    folder.mkdir(exist_ok=True)
+    link = folder / path.name
+    if not link.exists():
+        os.symlink(path, link)
+    fresh_home(model_file)
+    summary, _ = run_scan(folder, policy=args.windows, workers=args.workers, models=["bbnn"])
+    own, children = peak_rss_mb()
+    print(f"{args.long_hours:g}-hour FLAC, --windows {args.windows}: {summary.windows} windows, "
+          f"{summary.errors} errors in {summary.seconds:.1f} s")
+    print(f"peak RSS: main {own:.0f} MB, largest worker {children:.0f} MB, together {own + children:.0f} MB")
 
 
 def bench_rescan_10k(args, model_file: Path) -> None:
@@ -206,8 +259,12 @@ def main() -> None:
     ap.add_argument("--rescan-10k", action="store_true")
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--music", help="a folder of real music (speed and --sweep; default: generated tracks)")
+    ap.add_argument("--long-hours", type=float, help="scan one generated FLAC this many hours long")
+    ap.add_argument("--windows", default="all", help="window policy for --long-hours")
     args = ap.parse_args()
-    if args.rescan_10k:
+    if args.long_hours:
+        bench_long(args, args.model_file)
+    elif args.rescan_10k:
         bench_rescan_10k(args, args.model_file)
     elif args.sweep:
         bench_sweep(args, args.model_file)

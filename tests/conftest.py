@@ -15,10 +15,37 @@ sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+# The one reason a test may skip: it needs what only ../shared holds (the authors' weights, the
+# Keras/TensorFlow reference outputs, the MusiCNN wheel). Any other skip fails the run (see below).
+SHARED_SKIP = "../shared"
+_unexpected_skips: list[str] = []
+
+
 def pytest_configure(config) -> None:
     # UMAP's compiled code, kept between tests and runs (the app keeps it in the data home, which
     # every test gets fresh); a folder the user chose wins.
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(config.cache.mkdir("numba")))
+    if getattr(config, "cache", None) is not None:
+        os.environ.setdefault("NUMBA_CACHE_DIR", str(config.cache.mkdir("numba")))
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Counts skips for another reason than a missing ../shared (on the xdist controller too)."""
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not reason.removeprefix("Skipped: ").startswith(SHARED_SKIP):
+            _unexpected_skips.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _unexpected_skips:
+        terminalreporter.section("skipped without a ../shared reason (not allowed)", red=True)
+        for line in _unexpected_skips:
+            terminalreporter.line(line)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if _unexpected_skips and exitstatus == 0:
+        session.exitstatus = 1
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,8 @@ with track length); infer batches windows across tracks per ear in this process;
 each track in its own transaction (a kill loses at most the tracks in flight) and never stores
 NaN or infinite outputs; last, tracks under the scanned folders that were not found and did not
 turn up elsewhere (a move, found by fingerprint) are marked missing. A reading process that dies
-marks its file `crashed` and is replaced; the scan goes on.
+marks its file `crashed` and is replaced; the scan goes on. A scan that changed tracks, analyses
+or errors ends with a backup of the library (safety.py).
 """
 
 from __future__ import annotations
@@ -25,17 +26,19 @@ from typing import Callable
 
 from .db import Library, LibraryError, explain
 from .fspath import from_db
+from .safety import backup_after_scan
 from .scan import missing, plan as planning
 from .scan.ears import Ear, bbnn_ear, default_threads
 from .scan.musicnn_ear import musicnn_ear
 from .scan.infer import Batcher, TrackState
+from .scan.lock import ScanLock, ScanRunning, scan_running
 from .scan.plan import Plan
 from .scan.pool import Crashed, InlineReader, ReaderPool
 from .scan.progress import STAGES, Reporter, ScanProgress, ScanSummary
 from .scan.reader import Chunk, Done, Failed, Job, Meta
 from .scan.store import TrackWriter
 
-__all__ = ["scan", "ScanProgress", "ScanSummary", "STAGES"]
+__all__ = ["scan", "scan_running", "ScanProgress", "ScanRunning", "ScanSummary", "STAGES"]
 
 # OpenMP threads that spin while they wait fight the decode workers (and whatever else runs) for
 # the cores: with two cores busy elsewhere, 2 spinning inference threads ran at half the speed
@@ -71,16 +74,25 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
     it is installed and switched on, see app.home.musicnn_enabled); a library scanned before gets
     the missing ear's analyses on the next scan, the other's stay.
 
-    Raises LibraryError when the database cannot be written (locked, disk full), ModelStoreError
-    when the model is missing or its weights are damaged; everything committed before stays.
-    Returns a summary; `cancelled` is set when should_stop() said so or on Ctrl-C.
+    Raises LibraryError when the database cannot be written (locked, disk full), ScanRunning (a
+    LibraryError) when another scan of this library is running, ModelStoreError when the model
+    is missing or its weights are damaged; everything committed before stays. Returns a summary;
+    `cancelled` is set when should_stop() said so or on Ctrl-C.
     """
     from app.home import model_store
 
-    t_start = time.perf_counter()
     summary = ScanSummary()
     ears = _ears(model_store(), model_name, models, summary, device, precision, batch_windows)
+    with ScanLock(library.path):
+        return _scan(library, folders, ears, summary, policy, progress, should_stop, workers)
+
+
+def _scan(library: Library, folders: list[str | Path] | None, ears: list[Ear], summary: ScanSummary,
+          policy: str | int, progress: Callable[[ScanProgress], None] | None,
+          should_stop: Callable[[], bool] | None, workers: int | None) -> ScanSummary:
+    t_start = time.perf_counter()
     with _db_errors(library):
+        before = library.change_marker()
         roots = _roots(library, folders, ears)
     t = time.perf_counter()
     walked = planning.walk(roots, progress, should_stop)
@@ -102,6 +114,10 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
             Reporter(summary, 0, progress)(None, finished=False)
         if not summary.cancelled:
             summary.missing = missing.mark_missing(library, plan, summary.moved)
+        changed = library.change_marker() != before
+    if changed:  # a checked copy in backups/ (a failure to write one is logged, not fatal)
+        backup = backup_after_scan(library)
+        summary.backup = str(backup) if backup else None
     summary.seconds = time.perf_counter() - t_start
     return summary
 

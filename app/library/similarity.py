@@ -8,6 +8,8 @@ near-duplicates (cosine > 0.98 to a pick) and never lets one artist play twice i
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .vectors import vector_index
@@ -61,11 +63,14 @@ def rank(matrix: np.ndarray, seed_rows: np.ndarray, n: int, allowed: np.ndarray 
     return [(r, float(scores[r])) for r in picked]
 
 
+GHOST_MARGIN = 10  # extra candidates ranked, for results dropped as copies of the seeds or of each other
+
+
 def similar(library, seeds: list[int], n: int = 20, model: str | None = None, exclude_artist: bool = False,
             exclude_album: bool = False, genres: list[str] | None = None, clusters: list[int] | None = None,
             diversity: float = 0.0, kind: str | None = None) -> list[dict]:
     """Tracks most like the seed tracks: [{id, path, score, artist, title, album, genre}]."""
-    model = library._model(model)
+    model = library.model_key(model)
     index = vector_index(library, model, kind)
     if not len(index.ids):
         return []
@@ -84,10 +89,10 @@ def similar(library, seeds: list[int], n: int = 20, model: str | None = None, ex
         allowed &= np.array([(g or "").lower() in wanted for g in meta["genre"]], dtype=bool)
     if clusters:
         allowed &= np.isin(meta["cluster_code"], list(clusters))
-    ranked = rank(index.matrix, seed_rows, n, allowed, diversity, meta["artist"] if meta else None)
+    ranked = rank(index.matrix, seed_rows, n + GHOST_MARGIN, allowed, diversity, meta["artist"] if meta else None)
     rows = library.tracks(int(index.ids[r]) for r, _ in ranked)
     out = []
-    for r, score in ranked:
+    for r, score in _one_per_audio(library, seeds, ranked, rows, index.ids)[:n]:
         track = rows[int(index.ids[r])]
         genre = meta["genre"][r] if meta else (library.analysis(track["id"], model) or {}).get("top_genre")
         out.append({"id": track["id"], "path": track["path"], "score": round(score, 4), "artist": track["artist"],
@@ -96,22 +101,34 @@ def similar(library, seeds: list[int], n: int = 20, model: str | None = None, ex
     return out
 
 
+def _one_per_audio(library, seeds: list[int], ranked: list, rows: dict, ids) -> list:
+    """The same audio at another path (a copy, or the ghost of a moved file) is never a result
+    twice, nor a seed's own audio; of copies, one whose file is on disk stands for them."""
+    from .fspath import from_db
+
+    heard = {t["fingerprint"] for t in library.tracks(seeds).values() if t["fingerprint"]}
+    chosen: dict = {}
+    for r, score in ranked:
+        track = rows[int(ids[r])]
+        audio = track["fingerprint"] or ("track", track["id"])
+        if audio in heard:
+            continue
+        if audio not in chosen or (not os.path.exists(from_db(chosen[audio][2])) and os.path.exists(from_db(track["path"]))):
+            chosen[audio] = (r, chosen[audio][1] if audio in chosen else score, track["path"])
+    return [(r, score) for r, score, _ in chosen.values()]
+
+
 _meta_cache: dict[tuple, tuple[int, dict]] = {}
 
 
 def _metadata(library, model: str, index) -> dict:
     """artist, album, predicted genre and cluster per row of the index (cached per data version)."""
     key = (str(library.path), model)
-    version = (index.version, library.db.execute(  # a refit rewrites the same rows: its time tells it apart
-        "SELECT COUNT(*), COALESCE(MAX(rowid), 0), (SELECT fitted_at FROM map_fits WHERE model = ?) FROM map_points"
-        " WHERE model = ?", [model, model]).fetchone())
+    version = (index.version, library.map_version(model))
     cached = _meta_cache.get(key)
     if cached and cached[0] == version and len(cached[1]["artist"]) == len(index.ids):
         return cached[1]
-    info = {r[0]: r[1:] for r in library.db.execute(
-        "SELECT t.id, t.artist, t.album, a.top_genre, m.cluster FROM tracks t"
-        " JOIN analyses a ON a.track_id = t.id AND a.model = ?"
-        " LEFT JOIN map_points m ON m.track_id = t.id AND m.model = ?", [model, model])}
+    info = library.similarity_info(model)
     rows = [info.get(int(i), (None, None, None, None)) for i in index.ids]
     meta = {"artist": [r[0] for r in rows], "album": [r[1] for r in rows],
             "genre": [r[2] for r in rows], "cluster": [r[3] for r in rows]}

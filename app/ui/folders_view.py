@@ -88,9 +88,21 @@ class FoldersView(QWidget):
             self.add_folders([folder])
 
     def _remove(self) -> None:
-        for item in self.list.selectedItems():
+        items = self.list.selectedItems()
+        if not items or not self._confirm_remove([item.text() for item in items]):
+            return
+        for item in items:
             self.ctx.library.remove_folder(item.text())
         self.reload()
+        self.ctx.library_changed.emit()
+
+    def _confirm_remove(self, folders: list[str]) -> bool:
+        from PySide6.QtWidgets import QMessageBox
+
+        names = "\n".join(folders)
+        answer = QMessageBox.question(self, "Remove folders", f"Remove from the library, forgetting their tracks "
+                                      f"and analyses?\n\n{names}\n\nYour music files are not touched.")
+        return answer == QMessageBox.StandardButton.Yes
 
     def _watch_toggled(self, on: bool) -> None:
         self.ctx.settings.setValue("watch", "true" if on else "false")

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (QDockWidget, QLabel, QLineEdit, QMainWindow, QMes
                                QStackedWidget, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from app import desktop
-from app.library.db import Library
+from app.home import open_library
+from app.library.fspath import display_path
 
 from .context import AppContext
 from .folders_view import FoldersView
@@ -259,9 +260,12 @@ class MainWindow(QMainWindow):
 
     def open_track(self, path: str) -> None:
         """Select a track by path and fill the track panel and "more like this" for it."""
-        track = self.ctx.library.track_by_path(Path(path).expanduser().resolve())
+        track = self.ctx.library.find_track(path)
         if track is None:
-            self.message.setText(f"{path} is not in the library")
+            self.message.setText(f"{display_path(path)} is not in the library")
+            return
+        if track["missing"]:
+            self.message.setText(f"{display_path(path)} is marked missing (its file was gone at the last scan)")
             return
         self.ctx.select([track["id"]])
         self.similar_view.show_for([track["id"]])
@@ -314,11 +318,17 @@ class MainWindow(QMainWindow):
             return
         path, options = self.ctx.library.path, scan_options(self.ctx.settings)
         log.info("scan requested: %s (%s)", ", ".join(folders) or "all folders", options)
+        from app.library.scan.lock import scan_running
+
+        if not self.ctx.tasks.busy and scan_running(path):
+            self.message.setText("A scan of this library is already running (another window or "
+                                 "'cratedigger scan'); wait for it to finish.")
+            return
 
         def work(report, cancelled):
             from app.library.scanner import scan
 
-            with Library(path) as lib:
+            with open_library(path=path) as lib:
                 def progress(p):
                     report(p.done, p.total, f"Analysing {Path(p.current).name if p.current else '…'}"
                                             f" ({p.rate:.1f} tracks/s, {p.errors} errors)")
@@ -419,6 +429,7 @@ class MainWindow(QMainWindow):
                      "stopped" if s.cancelled else "done", s.analysed, s.skipped, s.errors, s.missing, s.moved, s.seconds)
             self.message.setText(f"Scan {'stopped' if s.cancelled else 'done'}: {s.analysed} analysed, "
                                  f"{s.skipped} unchanged, {s.errors} errors, {s.missing} missing")
+            self._offer_folder_moves(s.folder_moves)
             self.ctx.library_changed.emit()
             if not s.cancelled and (s.analysed + s.moved + s.missing or not self.map_view.has_map()):
                 self.build_map()  # its own task: cancellable, and the scan's summary stays readable
@@ -436,6 +447,15 @@ class MainWindow(QMainWindow):
         self.message.setText({"map": "Map update cancelled: the previous map stays.",
                               "fetch": "Download cancelled: nothing was changed.",
                               "fetch-musicnn": "Download cancelled: nothing was changed."}.get(name, f"{name} cancelled."))
+
+    def _offer_folder_moves(self, moves: list[dict]) -> None:
+        """A library folder that is gone, whose tracks turned up in a scanned folder: move it?"""
+        for move in moves:
+            answer = QMessageBox.question(
+                self, "Cratedigger", f"{move['old']} is no longer there, and {move['tracks']} of its tracks are in "
+                f"{move['new']}.\n\nWas the folder renamed or moved? Move it in the library (analyses are kept)?")
+            if answer == QMessageBox.StandardButton.Yes:
+                self.ctx.library.move_folder(move["old"], move["new"])
 
     def _on_failed(self, name: str, message: str) -> None:
         self._finish_task(name)

@@ -56,6 +56,7 @@ class DestinationDialog(QDialog):
         self.setWindowTitle("Sonic path: choose the destination")
         self.chosen: int | None = None
         self.wants_map = False
+        self.searched: str | None = None  # the text whose results are shown
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search title, artist, album or file name…")
         self.results = QListWidget()
@@ -94,8 +95,13 @@ class DestinationDialog(QDialog):
         self._find()
 
     def _find(self) -> None:
+        """Search the library off the GUI thread (a LIKE over every track)."""
         text = self.search.text().strip()
-        rows = self.ctx.library.track_rows(0, 50, "artist", search=text or None)
+        self.searched = None
+        self.ctx.jobs.submit("destination", lambda lib: lib.track_rows(0, 50, "artist", search=text or None),
+                             lambda rows: self._show(text, rows))
+
+    def _show(self, text: str, rows: list[dict]) -> None:
         self.results.clear()
         for row in rows:
             if row["status"] != "analysed":
@@ -107,6 +113,7 @@ class DestinationDialog(QDialog):
         self.none.setText("" if self.results.count() else f"Nothing analysed matches “{text}”.")
         if self.results.count():
             self.results.setCurrentRow(0)
+        self.searched = text
 
     def _accept(self) -> None:
         item = self.results.currentItem()

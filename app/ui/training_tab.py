@@ -24,14 +24,14 @@ USER_ERRORS = ("DatasetError", "LabelError", "SplitError", "TrainError", "ModelS
 
 def _dataset(source: str | None, mapping_text: str):
     """A folder of class folders, or the library's tag genres (mapped when a mapping is given)."""
-    from app.library.db import Library
+    from app.home import open_library
     from app.library.labels import library_pairs, parse_mapping
     from model.train.datasets import from_pairs, scan_folder
 
     if source is not None:
         return scan_folder(source)
     mapping = parse_mapping(mapping_text) if mapping_text.strip() else None
-    with Library() as lib:
+    with open_library(read_only=True) as lib:
         return from_pairs(library_pairs(lib, mapping), "library", sorted(mapping) if mapping else None)
 
 

@@ -33,6 +33,11 @@ class Plan:
     gone: dict[str, tuple] = field(default_factory=dict)  # db path -> row, under the roots and not found
     vanished: dict[str, list[tuple]] = field(default_factory=dict)  # fingerprint -> gone rows
     known_fingerprints: set[str] = field(default_factory=set)  # a reader waits for a decision on these
+    lost_folders: list[str] = field(default_factory=list)  # library folders not on disk (renamed? unplugged?)
+
+    def lost_folder_of(self, db_path: str) -> str | None:
+        path = from_db(db_path)
+        return next((f for f in self.lost_folders if path.startswith(f.rstrip(os.sep) + os.sep)), None)
 
 
 def walk(roots: list[str], progress: Callable[[ScanProgress], None] | None,
@@ -66,12 +71,9 @@ def classify(library: Library, roots: list[str], found: list[discover.Found], un
              ear_keys: dict[str, str]) -> Plan:
     """Sort the files found against the library (ear_keys: ear name -> analyses key)."""
     plan = Plan(roots, found, unreachable)
-    plan.existing = {r[0]: r for r in library.db.execute(
-        "SELECT path, id, size, mtime, missing, fingerprint FROM tracks").fetchall()}
+    plan.existing = library.scan_tracks()
     analysed = {name: library.analysed_ids(key) for name, key in ear_keys.items()}
-    failed = {r[0]: (r[1], r[2]) for r in library.db.execute(
-        f"SELECT path, size, mtime FROM errors WHERE reason NOT IN ({','.join('?' * len(RETRIED_REASONS))})",
-        RETRIED_REASONS)}
+    failed = library.failed_files(tuple(RETRIED_REASONS))
     for f in found:
         key = to_db(f.path)
         row = plan.existing.get(key)
@@ -83,6 +85,7 @@ def classify(library: Library, roots: list[str], found: list[discover.Found], un
         else:
             plan.todo.append((f, needs))
     _find_gone(plan)
+    _find_lost(library, plan)
     analysed_ids = set().union(*analysed.values()) if analysed else set()
     plan.known_fingerprints = set(plan.vanished) | {
         r[5] for r in plan.existing.values() if r[5] and r[1] in analysed_ids}
@@ -100,3 +103,15 @@ def _find_gone(plan: Plan) -> None:
     for r in plan.gone.values():
         if r[5]:
             plan.vanished.setdefault(r[5], []).append(r)
+
+
+def _find_lost(library: Library, plan: Plan) -> None:
+    """Tracks of library folders that are not on disk (renamed, moved, or a drive not plugged
+    in) are move candidates: a file found elsewhere with the same audio takes over its track
+    (no duplicate), and the scan offers to move the folder. They are not marked missing."""
+    plan.lost_folders = [p for p in (from_db(r["path"]) for r in library.folders()) if not os.path.isdir(p)]
+    if not plan.lost_folders:
+        return
+    for path, row in plan.existing.items():
+        if not row[4] and row[5] and path not in plan.gone and plan.lost_folder_of(path):
+            plan.vanished.setdefault(row[5], []).append(row)

@@ -262,6 +262,7 @@ class InlineReader:
     def _finish(self) -> None:
         self._jobs.clear()
         self._track = None
+        self._reply = None
 
     def poll(self, timeout: float | None) -> list:
         if self._track is None:
