@@ -7,6 +7,7 @@ The platform's user data dir by default (platformdirs), `CRATEDIGGER_HOME` when 
     cache/           mel caches and other derived data
     logs/            log files
     settings.ini     the app's settings (Qt's INI format; the scan reads [analysis] musicnn too)
+    backups/         the last copies of library.sqlite, made after scans that changed something
 """
 
 from __future__ import annotations
@@ -42,8 +43,12 @@ def runs_dir() -> Path:
 
 
 def cache_dir() -> Path:
+    """Derived data; on a read-only home the folder may not exist (writers handle OSError)."""
     d = data_home() / "cache"
-    d.mkdir(exist_ok=True)
+    try:
+        d.mkdir(exist_ok=True)
+    except OSError:
+        pass
     return d
 
 
@@ -73,3 +78,38 @@ def model_store():
     from model.store import ModelStore
 
     return ModelStore(models_dir())
+
+
+def backups_dir() -> Path:
+    return data_home() / "backups"
+
+
+def open_library(read_only: bool = False, path: Path | None = None):
+    """The library, with `model=None` meaning the model store's active model.
+
+    `read_only` is for commands that only read: they then work on a read-only data home and
+    beside a running scan. A home without a library yet gets an empty one when it can be written."""
+    from app.library.db import Library, LibraryError
+
+    path = Path(path) if path is not None else library_path()
+    if read_only and not path.exists():
+        try:
+            Library(path).close()
+        except LibraryError:
+            pass  # the read-only open below says what is wrong
+    return Library(path, read_only=read_only, active_model=active_model_key)
+
+
+def active_model_key() -> tuple[str, ...] | None:
+    """The active model as the library may know it: (its weights' digest, its name), tried in
+    that order (analyses from before digests are under the name)."""
+    from model.store import ModelStoreError
+
+    store = model_store()
+    name = store.active_name()
+    if not name:
+        return None
+    try:
+        return (store.manifest(name).key, name)
+    except ModelStoreError:
+        return (name,)

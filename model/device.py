@@ -8,16 +8,41 @@ import platform
 import torch
 
 
+class DeviceError(ValueError):
+    """The asked-for device does not exist or is not available here; message is for the user."""
+
+
 def pick_device(name: str | None = None) -> torch.device:
-    """`name` forces one ('cpu', 'cuda', 'cuda:1', 'mps'); otherwise the best available."""
+    """`name` forces one ('cpu', 'cuda', 'cuda:1', 'mps'); otherwise the best available.
+    DeviceError when that one is unknown or not available."""
     if name:
-        return torch.device(name)
+        return _checked(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _checked(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise DeviceError(f"unknown device {name!r}: cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this PyTorch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU was found"
+            raise DeviceError(f"cannot use {name}: {why}; use --device cpu (or leave --device out)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"cannot use {name}: there are {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceError(f"cannot use {name}: Apple's MPS is not available here; use --device cpu")
+    elif device.type != "cpu":
+        raise DeviceError(f"unsupported device {name!r}: cpu, cuda, cuda:N or mps")
+    return device
 
 
 @functools.cache

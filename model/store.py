@@ -116,8 +116,27 @@ def check_name(name: str) -> str:
 
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _cannot_write(what: str, e: BaseException) -> "ModelStoreError":
+    """A write into the store failed: say why in words (full disk, read-only home)."""
+    import errno
+
+    code = getattr(e, "errno", None)
+    text = str(e)
+    if code == errno.ENOSPC or "No space" in text:
+        why = "the disk is full; free some space and try again"
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS) or "ermission" in text or "Read-only" in text:
+        why = "the data home is read-only (set CRATEDIGGER_HOME to a folder you can write)"
+    else:
+        why = getattr(e, "strerror", None) or text
+    return ModelStoreError(f"could not {what}: {why}; the store is as it was")
 
 
 class ModelStore:
@@ -204,7 +223,10 @@ class ModelStore:
         digest = weights_digest(state)
         if manifest.weights_sha256 is None:
             manifest.weights_sha256 = digest
-            _atomic_write_text(self.root / f"{name}.json", manifest.to_json())
+            try:
+                _atomic_write_text(self.root / f"{name}.json", manifest.to_json())
+            except OSError:  # a read-only home: the digest is recorded another time
+                pass
         elif digest != manifest.weights_sha256:
             raise ModelStoreError(f"the weights file of model {name!r} is damaged (its sha256 does not match "
                                   "the manifest); fetch or import the model again")
@@ -216,7 +238,10 @@ class ModelStore:
         """Write weights and manifest. A name already holding a different network is refused
         unless `replace` (training's own runs overwrite their checkpoints)."""
         check_name(manifest.name)
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _cannot_write(f"save model {manifest.name!r}", e) from None
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         manifest.weights_sha256 = weights_digest(state)
         if not replace and self._holds_other(manifest.name, manifest.weights_sha256):
@@ -227,6 +252,7 @@ class ModelStore:
         metadata = {"cratedigger_manifest": manifest.to_json()}
         if license_text:
             metadata["license"] = license_text
+        from safetensors import SafetensorError
         from safetensors.torch import save_file
 
         try:
@@ -235,9 +261,9 @@ class ModelStore:
             if license_text:
                 _atomic_write_text(self.root / f"{manifest.name}.LICENSE.txt", license_text)
             _atomic_write_text(self.root / f"{manifest.name}.json", manifest.to_json())
-        except OSError as e:
+        except (OSError, SafetensorError) as e:  # SafetensorError: its writer failed (full disk...)
             tmp.unlink(missing_ok=True)
-            raise ModelStoreError(f"could not save model {manifest.name!r}: {e.strerror or e}") from None
+            raise _cannot_write(f"save model {manifest.name!r}", e) from None
         if activate:
             self.use(manifest.name)
         return manifest
@@ -262,15 +288,24 @@ class ModelStore:
         manifest = self._manifest_of_kind(name, KIND_BBNN)
         if not (self.root / f"{name}.safetensors").exists():
             raise ModelStoreError(f"model {name!r} has no weights file")
-        _atomic_write_text(self.root / "active", name + "\n")
+        try:
+            _atomic_write_text(self.root / "active", name + "\n")
+        except OSError as e:
+            raise _cannot_write(f"make {name!r} the active model", e) from None
         return manifest
 
     def remove(self, name: str) -> None:
-        self.manifest(check_name(name))
-        for suffix in (".safetensors", ".json", ".LICENSE.txt"):
-            (self.root / f"{name}{suffix}").unlink(missing_ok=True)
-        if self.active_name() is None:
-            (self.root / "active").unlink(missing_ok=True)
+        """Delete a model (also one whose manifest is damaged)."""
+        check_name(name)
+        if not (self.root / f"{name}.json").exists() and not (self.root / f"{name}.safetensors").exists():
+            raise ModelStoreError(f"no model named {name!r} (see 'cratedigger model list')")
+        try:
+            for suffix in (".safetensors", ".json", ".LICENSE.txt"):
+                (self.root / f"{name}{suffix}").unlink(missing_ok=True)
+            if self.active_name() is None:
+                (self.root / "active").unlink(missing_ok=True)
+        except OSError as e:
+            raise _cannot_write(f"remove {name!r}", e) from None
 
     # -- getting models in
     def import_file(self, path: str | os.PathLike, name: str | None = None, activate: bool = True) -> Manifest:
@@ -367,7 +402,10 @@ class ModelStore:
                 raise ModelStoreError(str(e)) from None
         manifest = self.import_file(cache, name=entry.name, activate=activate)
         manifest.source = f"authors:{entry.dataset}:fold{entry.fold} {entry.url(base)}"
-        _atomic_write_text(self.root / f"{entry.name}.json", manifest.to_json())
+        try:
+            _atomic_write_text(self.root / f"{entry.name}.json", manifest.to_json())
+        except OSError as e:
+            raise _cannot_write(f"save model {entry.name!r}", e) from None
         return manifest
 
 

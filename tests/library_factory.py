@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.home import open_library
 from app.library.db import Library
 
 MODEL_NAME = "test-model"
@@ -19,7 +20,7 @@ class _Manifest:
 
 def grouped_library(groups: int = 4, per_group: int = 30, seed: int = 0, root: str = "/music") -> tuple[Library, dict]:
     """`groups` well-separated groups; group g's tracks are by artists 'G{g}-A{0..2}', genre CLASSES[g]."""
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     lib.ensure_model(_Manifest)
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(groups, 32)) * 3

@@ -137,8 +137,10 @@ def test_embeddings_status_genres_errors_and_prune(home):
     assert lib.data_version() > version
 
 
-def test_model_none_means_the_active_model(random_model):
-    lib = Library()
+def test_model_none_means_the_callers_active_model(random_model):
+    from app.home import active_model_key
+
+    lib = Library(active_model=active_model_key)  # what app.home.open_library passes
     lib.ensure_model(random_model)
     tid = analysed(lib, "/m/a.mp3", 0, model=random_model.name)
     assert lib.analysis(tid)["top_genre"] == "blues"

@@ -58,7 +58,7 @@ def test_map_clusters_names_seeding_and_incremental_placement(tmp_path, capsys, 
                                mapping.map_points(lib, MODEL)["cluster"]) > 0.95
 
     # the CLI, against the same data home, with this model active
-    monkeypatch.setattr("app.library.db._active_model", lambda: MODEL)
+    monkeypatch.setattr("model.store.ModelStore.active_name", lambda self: MODEL)  # the store says it is active
     assert main(["clusters", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)  # the KMeans fit is kept
     assert len(found) == 4 and sum(c["size"] for c in found) == 125

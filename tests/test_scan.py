@@ -7,7 +7,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from app.home import model_store
+from app.home import model_store, open_library
 from app.library.db import Library, LibraryError
 from app.library.scanner import scan
 from audio_factory import make_track, synth, write_audio
@@ -32,7 +32,7 @@ def rows(lib):
 
 
 def test_scan_analyses_and_reads_tags(random_model, music):
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     seen = []
     summary = scan(lib, [music], progress=seen.append, workers=0)
     assert (summary.discovered, summary.analysed, summary.errors) == (3, 3, 0)
@@ -60,7 +60,7 @@ def test_bad_input_gets_reasons_and_the_scan_goes_on(random_model, music):
     (bad / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0 not audio")
     hidden = bad / "no-extension"
     shutil.copy(music / "Artist B" / "three.ogg", hidden)
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     summary = scan(lib, [music], workers=0)
     reasons = {os.path.basename(e["display_path"]): e["reason"] for e in lib.errors()}
     assert reasons == {"fake.mp3": "undecodable", "empty.flac": "empty", "silent.wav": "silent",
@@ -74,7 +74,7 @@ def test_bad_input_gets_reasons_and_the_scan_goes_on(random_model, music):
 
 def test_unreadable_folder_and_symlink_loop(random_model, music, tmp_path):
     os.symlink(music, music / "Artist A" / "loop")
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     summary = scan(lib, [music, tmp_path / "does-not-exist"], workers=0)
     assert summary.discovered == 3
 
@@ -92,14 +92,14 @@ def test_vanished_mid_scan(random_model, music, monkeypatch):
         return found
 
     monkeypatch.setattr(tags, "read_tags", read_then_delete)  # the inline reader reads tags here
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     summary = scan(lib, [music], workers=0)
     assert summary.analysed == 2
     assert [(os.path.basename(e["path"]), e["reason"]) for e in lib.errors()] == [("three.ogg", "vanished")]
 
 
 def test_rescan_is_incremental(random_model, music):
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     scan(lib, [music], workers=0)
     before = rows(lib)
     again = scan(lib, None, workers=0)
@@ -118,7 +118,7 @@ def test_rescan_is_incremental(random_model, music):
 
 
 def test_moved_and_renamed_files_keep_their_analysis(random_model, music, tmp_path):
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     scan(lib, [music], workers=0)
     old = lib.track_by_path(music / "Artist A" / "one.mp3")
     analysed_at = lib.analysis(old["id"])["analysed_at"]
@@ -135,7 +135,7 @@ def test_moved_and_renamed_files_keep_their_analysis(random_model, music, tmp_pa
 def test_switching_models_analyses_only_what_is_new(random_model, music, home):
     from conftest import save_random_model
 
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     scan(lib, [music], workers=0)
     store = model_store()
     save_random_model(home, "other-net", n_classes=13, seed=1)  # becomes active
@@ -151,9 +151,9 @@ def test_switching_models_analyses_only_what_is_new(random_model, music, home):
 
 
 def test_worker_processes_give_the_same_results(random_model, music, tmp_path, monkeypatch):
-    inline = Library(tmp_path / "inline.sqlite")
+    inline = open_library(path=tmp_path / "inline.sqlite")
     scan(inline, [music], workers=0)
-    pooled = Library(tmp_path / "pooled.sqlite")
+    pooled = open_library(path=tmp_path / "pooled.sqlite")
     summary = scan(pooled, [music], workers=1)
     assert summary.analysed == 3
     for path in ("Artist A/one.mp3", "Artist B/three.ogg"):
@@ -163,7 +163,7 @@ def test_worker_processes_give_the_same_results(random_model, music, tmp_path, m
 
 
 def test_should_stop_cancels_and_the_next_scan_resumes(random_model, music):
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     calls = []
     summary = scan(lib, [music], workers=0, progress=calls.append, should_stop=lambda: any(p.done >= 1 for p in calls))
     assert summary.cancelled and summary.analysed == 1
@@ -186,7 +186,7 @@ def test_locked_database_stops_with_a_message(random_model, music, home):
 
 
 def test_full_disk_stops_cleanly_keeping_committed_work(random_model, music, monkeypatch):
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     real = Library.save_analysis
     calls = []
 
@@ -214,7 +214,7 @@ def test_tracks_sharing_an_intro_are_not_taken_for_copies(random_model, tmp_path
     write_audio(folder / "a.flac", np.concatenate([intro, synth("noise", 20.0, seed=1)]))
     write_audio(folder / "b.flac", np.concatenate([intro, synth("clicks", 20.0, seed=2)]))
     shutil.copy(folder / "a.flac", folder / "a-copy.flac")
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     scan(lib, [folder], workers=0)
     fps = {os.path.basename(r["path"]): r["fingerprint"] for r in lib.db.query("SELECT path, fingerprint FROM tracks")}
     assert fps["a.flac"] == fps["a-copy.flac"] != fps["b.flac"]

@@ -14,8 +14,7 @@ import pytest
 import soundfile
 import torch
 
-from app.home import model_store
-from app.library.db import Library
+from app.home import model_store, open_library
 from app.library.scanner import scan
 from audio_factory import make_track
 from conftest import save_random_model
@@ -45,7 +44,7 @@ def intact(lib):
 
 
 def clean_rows(tmp_path, music, name="clean", policy="default"):
-    clean = Library(tmp_path / f"{name}.sqlite")
+    clean = open_library(path=tmp_path / f"{name}.sqlite")
     scan(clean, [music], workers=0, policy=policy)
     return rows(clean)
 
@@ -60,7 +59,7 @@ def test_a_reader_killed_mid_file_marks_it_crashed_and_the_scan_goes_on(random_m
     clean = clean_rows(tmp_path, music)
     real_worker = pool.worker_main
     monkeypatch.setattr(pool, "worker_main", crashing_reader.worker_main)
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     summary = scan(lib, [music], workers=1)
     assert (summary.analysed, summary.crashed, summary.restarts) == (3, 1, 1)
     [error] = lib.errors()
@@ -155,7 +154,7 @@ def _nan_model(home):
 
 def test_nan_model_outputs_are_never_stored(home, music, tmp_path):
     _nan_model(home)
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     summary = scan(lib, [music], workers=0)
     assert (summary.analysed, summary.errors) == (0, 3)
     assert {e["reason"] for e in lib.errors()} == {"invalid_output"}
@@ -170,7 +169,7 @@ def test_poisoned_rows_are_skipped_by_similarity_and_analysed_again(random_model
     from app.library.mapping import build_map
     from app.library.similarity import similar
 
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     scan(lib, [music], workers=0)
     expected = rows(lib)
     tid = lib.track_by_path(music / "tones.ogg")["id"]
@@ -189,7 +188,7 @@ def test_poisoned_rows_are_skipped_by_similarity_and_analysed_again(random_model
 
 
 def test_damaged_weights_are_refused_with_a_clear_message(random_model, music, home):
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     scan(lib, [music], workers=0)
     before = rows(lib)
     weights = home / "models" / f"{random_model.name}.safetensors"
@@ -215,7 +214,7 @@ def test_nan_or_infinite_audio_is_undecodable(random_model, tmp_path):
         broken = wave.copy()
         broken[30_000:30_010] = bad
         soundfile.write(music / name, broken, 22050, subtype="FLOAT")
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     summary = scan(lib, [music], workers=0)
     assert (summary.analysed, summary.errors) == (0, 2)
     assert {(e["reason"], "NaN or infinite" in e["detail"]) for e in lib.errors()} == {("undecodable", True)}
@@ -247,7 +246,7 @@ def test_a_different_network_never_shares_a_name_or_a_key(random_model, home, tm
     imported = store.import_file(file)  # its own name is taken: it gets a free one
     assert imported.name == f"{random_model.name}-2" and imported.key != random_model.key
     assert store.import_file(home / "models" / f"{random_model.name}.safetensors").name == random_model.name
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     scan(lib, [music], workers=0, model_name=random_model.name)
     scan(lib, None, workers=0, model_name=imported.name)
     keys = {r[0] for r in lib.db.execute("SELECT DISTINCT model FROM analyses")}

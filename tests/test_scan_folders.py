@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from app.cli import main
-from app.library.db import Library
+from app.home import open_library
 from app.library.scanner import scan
 from app.library.similarity import similar
 from audio_factory import make_track
@@ -28,7 +28,7 @@ def rows(lib):
 
 
 def test_a_renamed_folder_is_detected_moved_and_leaves_no_ghost(random_model, music, tmp_path, capsys):
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     scan(lib, [music], workers=0)
     before = {r["id"]: r["top_genre"] for r in lib.track_rows()}
     renamed = music.with_name("New Name")
@@ -41,7 +41,7 @@ def test_a_renamed_folder_is_detected_moved_and_leaves_no_ghost(random_model, mu
     assert [f["path"] for f in lib.folders()] == [str(renamed)]
     again = scan(lib, None, workers=0)
     assert (again.skipped, again.missing, again.unreadable_folders) == (3, 0, 0) and lib.errors() == []
-    clean = Library(tmp_path / "clean.sqlite")
+    clean = open_library(path=tmp_path / "clean.sqlite")
     scan(clean, [renamed], workers=0)
     assert rows(lib) == rows(clean)
     assert lib.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -57,7 +57,7 @@ def test_the_scan_offers_the_move_on_the_command_line(random_model, music, capsy
 
 
 def test_ghosts_from_before_never_show_in_similar_and_move_merges_them(random_model, music, tmp_path):
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     scan(lib, [music], workers=0)
     copy = music.with_name("Copy")
     shutil.copytree(music, copy)
@@ -78,7 +78,7 @@ def test_folders_list_add_and_remove(random_model, music, tmp_path, capsys):
     other = tmp_path / "Other"
     (other / "inner").mkdir(parents=True)
     make_track(other / "inner" / "song.flac", "noise", 6.0, seed=4)
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     scan(lib, [music, other, other / "inner"], workers=0)
     capsys.readouterr()
     assert main(["folders", "list", "--json"]) == 0
@@ -100,7 +100,7 @@ def test_removing_a_folder_in_the_app_asks_and_forgets_its_tracks(random_model, 
 
     from app.ui.main_window import MainWindow
 
-    scan(Library(), [music], workers=0)
+    scan(open_library(), [music], workers=0)
     window = MainWindow()
     qtbot.addWidget(window)
     view = window.folders_view

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from app.library.db import Library
+from app.home import open_library
 from app.library.scanner import scan
 from audio_factory import make_track, synth, write_audio
 
@@ -16,7 +16,7 @@ def test_unchanged_bad_files_are_not_retried_and_a_fixed_one_is_analysed(random_
     (music / "fake.mp3").write_bytes(np.random.default_rng(1).bytes(40_000))  # fails while decoding
     write_audio(music / "silent.wav", synth("silence", 5.0))  # fails while decoding
     (music / "empty.flac").write_bytes(b"")  # fails while probing
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     first = scan(lib, [music], workers=0)
     assert (first.analysed, first.errors) == (1, 3)
     before = {e["path"]: (e["reason"], e["at"]) for e in lib.errors()}
@@ -42,7 +42,7 @@ def test_an_unreadable_file_gets_a_reason_and_the_scan_goes_on(random_model, tmp
         real_access = os.access
         monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if os.fspath(p) == str(locked)
                             else real_access(p, mode, **kw))
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     summary = scan(lib, [music], workers=0)
     assert (summary.analysed, summary.errors) == (1, 1)
     [error] = lib.errors()
@@ -58,7 +58,7 @@ def test_discovery_reports_progress_and_can_be_stopped(random_model, tmp_path, m
     music.mkdir()
     for i in range(3):
         make_track(music / f"t{i}.wav", "tones", 3.0, seed=i)
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     scan(lib, [music], workers=0)
     monkeypatch.setattr(plan, "DISCOVER_REPORT_SECONDS", 0.0)
     (music / "t2.wav").unlink()
@@ -78,7 +78,7 @@ def test_an_unplugged_drive_keeps_its_tracks_and_says_so(random_model, tmp_path)
     music.mkdir(parents=True)
     make_track(music / "a.ogg", "tones", 4.0, seed=1)
     make_track(music / "b.flac", "chords", 4.0, seed=2)
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     scan(lib, [music], workers=0)
     os.rename(tmp_path / "drive", tmp_path / "unplugged")
     away = scan(lib, None, workers=0)
@@ -99,7 +99,7 @@ def test_deleted_copies_and_deleted_broken_files_are_marked_missing(random_model
     (music / "copy.ogg").write_bytes((music / "song.ogg").read_bytes())
     make_track(music / "keep.flac", "tones", 4.0, seed=2)
     (music / "fake.mp3").write_bytes(np.random.default_rng(3).bytes(20_000))
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     first = scan(lib, [music], workers=0)
     assert (first.analysed, first.errors) == (3, 1)
     for name in ("song.ogg", "copy.ogg", "fake.mp3"):
@@ -115,7 +115,7 @@ def test_files_that_come_back_unchanged_are_not_analysed_again(random_model, tmp
     (music / "album").mkdir(parents=True)
     make_track(music / "album" / "a.ogg", "tones", 4.0, seed=1)
     make_track(music / "b.flac", "chords", 4.0, seed=2)
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     scan(lib, [music], workers=0)
     os.rename(music / "album", tmp_path / "album-away")
     assert scan(lib, None, workers=0).missing == 1

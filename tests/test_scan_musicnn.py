@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from app.cli import main
-from app.home import model_store
-from app.library.db import Library
+from app.home import model_store, open_library
 from app.library.scanner import scan
 from audio_factory import make_track
 from model.musicnn import MSD_LABELS, MusiCNN, MusicnnSpec
@@ -40,7 +39,7 @@ def _keys(lib):
 
 def test_both_ears_from_one_scan(random_model, music):
     install_random_musicnn()
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     summary = scan(lib, [music], workers=0)
     assert (summary.analysed, summary.errors) == (2, 0) and summary.models == ["random-bbnn", "musicnn-msd"]
     bbnn, tagger = _keys(lib)
@@ -63,7 +62,7 @@ def test_musicnn_joins_a_library_scanned_before(random_model, music, capsys):
     assert main(["scan", "--workers", "0", str(music)]) == 0  # MusiCNN not installed: BBNN alone, and a tip
     err = capsys.readouterr().err
     assert "model fetch musicnn" in err
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     bbnn_rows = {r["track_id"]: r["analysed_at"] for r in lib.db.query("SELECT track_id, analysed_at FROM analyses")}
     assert len(bbnn_rows) == 2
     install_random_musicnn()
@@ -81,7 +80,7 @@ def test_musicnn_joins_a_library_scanned_before(random_model, music, capsys):
 def test_musicnn_can_be_switched_off(random_model, music, capsys):
     install_random_musicnn()
     assert main(["scan", "--workers", "0", "--models", "bbnn", str(music)]) == 0
-    lib = Library()
+    lib = open_library()  # model=None: the store's active model
     assert lib.tagger_key() and not lib.analysed_ids(lib.tagger_key())
     assert "model fetch musicnn" not in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: the genre model always listens

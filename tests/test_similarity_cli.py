@@ -61,7 +61,7 @@ def test_scanned_unicode_library_similar_path_and_playlists(random_model, tmp_pa
 
 @pytest.fixture
 def grouped(monkeypatch):
-    monkeypatch.setattr("app.library.db._active_model", lambda: MODEL_NAME)
+    monkeypatch.setattr("model.store.ModelStore.active_name", lambda self: MODEL_NAME)  # the store says it is active
     lib, truth = grouped_library(groups=2, per_group=8)
     return lib, truth
 
@@ -106,7 +106,7 @@ def test_clusters_and_export_without_anything_to_show(tmp_path, capsys):
 
 
 def test_clusters_of_an_empty_library(monkeypatch, capsys):
-    monkeypatch.setattr("app.library.db._active_model", lambda: MODEL_NAME)
+    monkeypatch.setattr("model.store.ModelStore.active_name", lambda self: MODEL_NAME)  # the store says it is active
     assert main(["clusters"]) == 0
     out = capsys.readouterr().out
     assert out.strip() == "nothing analysed yet: run 'cratedigger scan DIR' first"

@@ -32,11 +32,11 @@ def _run(handler):
     def run(args) -> int:
         import sqlite3
 
-        from app.home import library_path
-        from app.library.db import Library, LibraryError, explain
+        from app.home import library_path, open_library
+        from app.library import LibraryError, explain
 
         try:
-            with Library() as library:
+            with open_library() as library:
                 return handler(library, args)
         except LibraryError as e:
             return fail(str(e))

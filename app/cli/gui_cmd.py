@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+
+from .progress import fail
 
 VIEWS = ["library", "map", "track", "similar", "folders", "model", "settings", "training"]
 
@@ -16,6 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_gui(args) -> int:
+    from app.system import display_problem
+
+    problem = display_problem()
+    if problem and args.screenshot:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a picture needs no screen
+    elif problem:
+        return fail(f"{problem}; the command line works without one (see 'cratedigger --help'), and "
+                    "'cratedigger gui --screenshot FILE.png' renders the app without a screen")
     from app.ui.main import run
 
     return run(screenshot=args.screenshot, view=args.view, track=getattr(args, "track", None))

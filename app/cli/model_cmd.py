@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from . import args as types
 from .progress import byte_bar, fail, print_json
 
 
@@ -16,11 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bbnn (default): a genre model; musicnn: the MusiCNN tagger (the musicnn 0.1.0 wheel "
                         "from the Python package index, 29 MB)")
     f.add_argument("--dataset", choices=["gtzan", "extballroom"], default="gtzan")
-    f.add_argument("--fold", type=int, default=None, help="which of the 10 folds (default: 5 for GTZAN)")
+    f.add_argument("--fold", type=types.integer(0, 9), default=None, help="which of the 10 folds (default: 5 for GTZAN)")
     f.add_argument("--url", help="base address to download from (default: the authors' repository; "
                                  "env CRATEDIGGER_WEIGHTS_URL). For musicnn: the wheel's address or a "
                                  "package-index base (env CRATEDIGGER_MUSICNN_URL)")
-    f.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds")
+    f.add_argument("--timeout", type=types.positive, default=30.0, help="network timeout in seconds")
     f.add_argument("--no-activate", action="store_true")
     f.set_defaults(func=_fetch)
 
@@ -102,14 +104,22 @@ def _import(args) -> int:
 
 
 def _list(args) -> int:
+    from model.store import ModelStoreError
+
     store = _store()
     active = store.active_name()
-    models = store.list(kind=None)
+    models, damaged = [], []
+    for name in store.names(kind=None):  # one damaged manifest must not hide the others
+        try:
+            models.append(store.manifest(name))
+        except ModelStoreError as e:
+            damaged.append((name, str(e)))
     if args.json:
         print_json([{"name": m.name, "kind": m.kind, "active": m.name == active, "classes": m.classes,
-                     "source": m.source, "source_sha256": m.source_sha256, "metrics": m.metrics} for m in models])
-        return 0
-    if not models:
+                     "source": m.source, "source_sha256": m.source_sha256, "metrics": m.metrics} for m in models]
+                   + [{"name": name, "active": name == active, "damaged": why} for name, why in damaged])
+        return 1 if damaged else 0
+    if not models and not damaged:
         print("no models yet: run 'cratedigger model fetch' or 'cratedigger model import FILE'")
     for m in models:
         acc = m.metrics.get("test_accuracy")
@@ -118,7 +128,9 @@ def _list(args) -> int:
         print(f"{'*' if m.name == active else ' '} {m.name}  ({what}) {m.source}")
     if not store.musicnn():
         print("  (MusiCNN tagger not installed: 'cratedigger model fetch musicnn' adds mood/style tags)")
-    return 0
+    for name, why in damaged:
+        print(f"cratedigger: {why}; import or fetch it again, or 'cratedigger model remove {name}'", file=sys.stderr)
+    return 1 if damaged else 0
 
 
 def _use(args) -> int:

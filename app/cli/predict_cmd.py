@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import args as types
 from .progress import fail, print_json
 
 
@@ -12,14 +13,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="print the genres of audio files")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--offset", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--offset", type=types.non_negative, default=None, metavar="SECONDS",
                    help="start the first 30 s window exactly here")
     p.add_argument("--windows", default="default", help="'default' (3 spread windows), 'all', or a number")
     p.add_argument("--model", help="model name (default: the active one)")
-    p.add_argument("--device", help="cpu, cuda, mps (default: best available)")
+    p.add_argument("--device", type=types.device, help="cpu, cuda, mps (default: best available)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "bf16-mixed", "onnx", "fp16"])
     p.add_argument("--fp32", action="store_true", help="force fp32 (same as --precision fp32)")
-    p.add_argument("--top", type=int, default=3, help="genres to show per file")
+    p.add_argument("--top", type=types.count, default=3, help="genres to show per file")
     p.set_defaults(func=_predict)
 
 
@@ -35,11 +36,14 @@ def _predict(args) -> int:
         policy = parse_policy(args.windows)
     except ValueError as e:
         return fail(str(e))
+    from model.device import pick_device
+
+    device = pick_device(args.device)  # DeviceError (one line) before any model is loaded
     try:
         model, manifest = model_store().load(args.model)
     except ModelStoreError as e:
         return fail(str(e))
-    predictor = Predictor(model, manifest.spec, device=args.device, precision="fp32" if args.fp32 else args.precision)
+    predictor = Predictor(model, manifest.spec, device=device, precision="fp32" if args.fp32 else args.precision)
     results, failed = [], 0
     for path in args.files:
         try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
+from . import args as types
 from .progress import fail, print_json
 
 
@@ -27,30 +27,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("errors", help="files that could not be analysed, with the reason")
     e.add_argument("--json", action="store_true")
-    e.set_defaults(func=_reads_library(_errors))
+    e.set_defaults(func=_errors)
 
     sh = sub.add_parser("show", help="tags, genres and the per-window genre timeline of a track")
     sh.add_argument("path")
     sh.add_argument("--json", action="store_true")
-    sh.set_defaults(func=_reads_library(_show))
+    sh.set_defaults(func=_show)
 
     g = sub.add_parser("genres", help="how the library's tracks spread over the genres")
     g.add_argument("--json", action="store_true")
-    g.set_defaults(func=_reads_library(_genres))
+    g.set_defaults(func=_genres)
 
     pr = sub.add_parser("prune", help="forget tracks whose files are gone")
-    pr.set_defaults(func=_reads_library(_prune))
+    pr.set_defaults(func=_prune)
 
 
 def _scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json-progress", action="store_true", help="one JSON object per line on stdout instead of a bar")
     p.add_argument("--windows", default="default", help="window policy: default, all, or a number")
-    p.add_argument("--workers", type=int, default=None, help="decode processes (default: cores - 1)")
+    p.add_argument("--workers", type=types.integer(0, 64), default=None,
+                   help="decode processes, 0 to decode in this one (default: cores - 1)")
     p.add_argument("--model", help="genre model name (default: the active one)")
     p.add_argument("--models", type=_models, default=None, metavar="bbnn[,musicnn]",
                    help="which networks hear the tracks (default: bbnn, and musicnn when it is installed and "
                         "switched on in the Model view)")
-    p.add_argument("--device", help="cpu, cuda or mps (default: best available)")
+    p.add_argument("--device", type=types.device, help="cpu, cuda or mps (default: best available)")
 
 
 def _models(text: str) -> list[str]:
@@ -61,27 +62,11 @@ def _models(text: str) -> list[str]:
     return names
 
 
-def _open():
-    from app.library.db import Library
+def _open(read_only: bool = False):
+    """The library; commands that only read open it read-only (a read-only home, a running scan)."""
+    from app.home import open_library
 
-    return Library()
-
-
-def _reads_library(handler):
-    """A damaged, newer or locked database gives one line on stderr, not a traceback."""
-    def run(args) -> int:
-        import sqlite3
-
-        from app.library.db import LibraryError, explain
-        from app.home import library_path
-
-        try:
-            return handler(args)
-        except LibraryError as e:
-            return fail(str(e))
-        except sqlite3.Error as e:
-            return fail(explain(e, library_path()))
-    return run
+    return open_library(read_only=read_only)
 
 
 def _clock(seconds: float) -> str:
@@ -90,7 +75,7 @@ def _clock(seconds: float) -> str:
 
 
 def _scan(args) -> int:
-    from app.library.db import LibraryError
+    from app.library import LibraryError
     from app.library.scanner import scan
     from model.store import ModelStoreError
     from model.windows import parse_policy
@@ -102,9 +87,13 @@ def _scan(args) -> int:
             return fail(f"not a folder: {', '.join(bad)}")
     try:
         policy = parse_policy(args.windows)
-        library = _open()
-    except (ValueError, LibraryError) as e:
+    except ValueError as e:
         return fail(str(e))
+    if args.device:
+        from model.device import pick_device
+
+        pick_device(args.device)  # an unusable device is refused before anything is written
+    library = _open()
     if not folders and not library.folders():
         return fail("no music folders yet: run 'cratedigger scan DIR'")
     ui: dict = {"bar": None, "analysing": False}  # the bar opens with the first report, so an early error prints alone
@@ -171,12 +160,7 @@ def _report(summary, as_json: bool) -> int:
 
 
 def _status(args) -> int:
-    from app.library.db import LibraryError
-
-    try:
-        status = _open().status()
-    except LibraryError as e:
-        return fail(str(e))
+    status = _open(read_only=True).status()
     if args.json:
         print_json(status)
         return 0
@@ -192,9 +176,11 @@ def _status(args) -> int:
 
 
 def _errors(args) -> int:
-    errors = _open().errors()
+    from app.library.fspath import json_path
+
+    errors = _open(read_only=True).errors()
     if args.json:
-        print_json([{k: e[k] for k in ("display_path", "reason", "detail")} for e in errors])
+        print_json([dict(json_path(e["path"]), reason=e["reason"], detail=e["detail"]) for e in errors])
         return 0
     if not errors:
         print("no errors")
@@ -204,18 +190,18 @@ def _errors(args) -> int:
 
 
 def _show(args) -> int:
-    library = _open()
-    given = Path(args.path).expanduser()
-    # stored paths are absolute as discovered (symlinked folders kept), so try that before the real path
-    track = library.track_by_path(os.path.abspath(given)) or library.track_by_path(given.resolve())
+    from app.library.fspath import display_path, json_path
+
+    library = _open(read_only=True)
+    track = library.find_track(args.path)
     if track is None:
-        return fail(f"{args.path} is not in the library (scan its folder first)")
+        return fail(f"{display_path(args.path)} is not in the library (scan its folder first)")
     analysis = library.analysis(track["id"])
-    error = library.db.execute("SELECT reason, detail FROM errors WHERE track_id = ?", [track["id"]]).fetchone()
+    error = library.track_error(track["id"])
     tags = {k: track[k] for k in ("title", "artist", "album", "album_artist", "tag_genre", "year", "track_no",
                                   "duration", "format", "codec", "sample_rate", "channels", "has_cover", "missing")}
-    out = {"path": args.path, "tags": tags, "model": analysis["model"] if analysis else None,
-           "genres": None, "windows": [], "error": {"reason": error[0], "detail": error[1]} if error else None}
+    out = {**json_path(track["path"]), "tags": tags, "model": analysis["model"] if analysis else None,
+           "genres": None, "windows": [], "error": error}
     top_tags = library.top_tags(track["id"])
     out["top_tags"] = [{"tag": tag, "probability": p} for tag, p in top_tags]
     out["tagger"] = library.tagger_name() if top_tags else None
@@ -227,7 +213,7 @@ def _show(args) -> int:
     if args.json:
         print_json(out)
         return 0
-    print(args.path)
+    print(display_path(track["path"]))
     shown = dict(tags, duration=_clock(tags["duration"]) if tags["duration"] else None,
                  sample_rate=f"{tags['sample_rate']} Hz" if tags["sample_rate"] else None,
                  has_cover="yes" if tags["has_cover"] else None, missing="yes (file is gone)" if tags["missing"] else None)
@@ -235,7 +221,7 @@ def _show(args) -> int:
         if v not in (None, ""):
             print(f"  {k}: {v}")
     if error:
-        print(f"  error: {error[0]}: {error[1]}")
+        print(f"  error: {error['reason']}: {error['detail']}")
     if analysis:
         top = sorted(out["genres"].items(), key=lambda kv: -kv[1])[:5]
         print(f"  genres ({analysis['model']}): " + ", ".join(f"{g} {p:.0%}" for g, p in top))
@@ -250,7 +236,7 @@ def _show(args) -> int:
 
 
 def _genres(args) -> int:
-    dist = _open().genre_distribution()
+    dist = _open(read_only=True).genre_distribution()
     if args.json:
         print_json(dist)
         return 0

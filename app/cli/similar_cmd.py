@@ -3,42 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
+from . import args as types
 from .progress import fail, print_json
-
-
-def _count(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _unit(text: str) -> float:
-    """argparse type: a number from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("similar", help="tracks that sound like the given ones")
     s.add_argument("paths", nargs="+", metavar="PATH")
-    s.add_argument("-n", type=_count, default=20, help="how many results")
+    s.add_argument("-n", type=types.count, default=20, help="how many results")
     s.add_argument("--exclude-artist", action="store_true")
     s.add_argument("--exclude-album", action="store_true")
     s.add_argument("--genre", action="append", help="only tracks whose predicted genre is this (repeatable)")
-    s.add_argument("--cluster", type=int, action="append", help="only tracks of this cluster (repeatable)")
-    s.add_argument("--diversity", type=_unit, default=0.0, help="0 (closest first) .. 1 (most varied)")
+    s.add_argument("--cluster", type=types.integer(0), action="append", help="only tracks of this cluster (repeatable)")
+    s.add_argument("--diversity", type=types.unit, default=0.0, help="0 (closest first) .. 1 (most varied)")
     s.add_argument("--m3u", metavar="FILE", help="also write the result as an M3U8 playlist")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_similar)
@@ -46,14 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("path", help="a playlist walking from one track to another by sound")
     p.add_argument("start", metavar="FROM")
     p.add_argument("end", metavar="TO")
-    p.add_argument("--steps", type=_count, default=10, help="tracks between the two")
+    p.add_argument("--steps", type=types.count, default=10, help="tracks between the two")
     p.add_argument("--m3u", metavar="FILE")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_path)
 
     c = sub.add_parser("clusters", help="the library's sound clusters (computes the map if needed)")
     c.add_argument("--refit", action="store_true", help="fit the map again from scratch")
-    c.add_argument("--k", type=_count, help="KMeans with k clusters instead of HDBSCAN")
+    c.add_argument("--k", type=types.count, help="KMeans with k clusters instead of HDBSCAN")
     c.add_argument("--method", choices=["hdbscan", "kmeans"],
                    help="clustering (default: as the current map, HDBSCAN for the first)")
     c.add_argument("--json", action="store_true")
@@ -61,44 +41,68 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("export-m3u", help="write an M3U8 playlist")
     what = e.add_mutually_exclusive_group(required=True)
-    what.add_argument("--cluster", type=int, metavar="ID")
+    what.add_argument("--cluster", type=types.integer(0), metavar="ID")
     what.add_argument("--similar", metavar="PATH")
     what.add_argument("--tracks", metavar="FILE", help="a text file with one path per line")
     e.add_argument("out", metavar="OUT")
-    e.add_argument("-n", type=_count, default=30, help="results for --similar")
+    e.add_argument("-n", type=types.count, default=30, help="results for --similar")
     e.add_argument("--relative", action="store_true", help="paths relative to the playlist's folder")
     e.set_defaults(func=_export)
 
 
-def _library():
-    """The library, or LookupError with the database's own explanation (locked, damaged...)."""
-    from app.library.db import Library, LibraryError
+def _library(read_only: bool = True):
+    from app.home import open_library
 
-    try:
-        return Library()
-    except LibraryError as e:
-        raise LookupError(str(e)) from None
+    return open_library(read_only=read_only)
 
 
 def _ids(library, paths: list[str]) -> list[int]:
+    """Track ids of the paths a user typed; LookupError saying why one cannot be used."""
+    from app.library.fspath import display_path
+
     ids = []
     for p in paths:
-        track = library.track_by_path(Path(p).expanduser().resolve())
+        track = library.find_track(p)
+        shown = display_path(p)
         if track is None:
-            raise LookupError(f"{p} is not in the library (scan its folder first)")
+            raise LookupError(f"{shown} is not in the library (scan its folder first)")
+        if track["missing"]:
+            raise LookupError(f"{shown} is marked missing (its file was gone at the last scan); "
+                              "scan again if it is back")
         if library.analysis(track["id"]) is None:
-            raise LookupError(f"{p} has not been analysed by the active model")
+            error = library.track_error(track["id"])
+            raise LookupError(f"{shown} could not be analysed ({error['reason']}: {error['detail']})" if error
+                              else f"{shown} has not been analysed by the active model")
         ids.append(track["id"])
     return ids
 
 
+def _check_filters(library, genres: list[str] | None, clusters: list[int] | None) -> None:
+    """Unknown genres or clusters are errors that list the valid ones (LookupError)."""
+    if genres:
+        valid = library.classes(library.model_key())
+        unknown = [g for g in genres if g not in valid]
+        if unknown:
+            raise LookupError(f"unknown genre {', '.join(map(repr, unknown))}; the active model's genres are: "
+                              f"{', '.join(valid)}")
+    if clusters:
+        from app.library.mapping import clusters as saved_clusters
+
+        valid_ids = sorted(c["cluster"] for c in saved_clusters(library))
+        if not valid_ids:
+            raise LookupError("there are no clusters yet: run 'cratedigger clusters' first")
+        unknown = [c for c in clusters if c not in valid_ids]
+        if unknown:
+            raise LookupError(f"no cluster {', '.join(map(str, unknown))}; the clusters are: "
+                              f"{', '.join(map(str, valid_ids))} (see 'cratedigger clusters')")
+
+
 def _show(results: list[dict], as_json: bool, tags: dict[int, list[str]]) -> None:
-    from app.library.fspath import display_path
+    from app.library.fspath import display_path, json_path
 
     if as_json:
-        print_json([{"path": display_path(r["path"]), "score": r["score"], "artist": r["artist"],
-                     "title": r["title"], "genre": r.get("genre"), "top_tags": tags.get(r["id"], [])}
-                    for r in results])
+        print_json([dict(json_path(r["path"]), score=r["score"], artist=r["artist"], title=r["title"],
+                         genre=r.get("genre"), top_tags=tags.get(r["id"], [])) for r in results])
         return
     for r in results:
         who = " - ".join(x for x in (r["artist"], r["title"]) if x) or Path(display_path(r["path"])).name
@@ -122,9 +126,10 @@ def _output(results: list[dict], args, library) -> int:
 def _similar(args) -> int:
     from app.library.similarity import similar
 
+    library = _library()
     try:
-        library = _library()
         ids = _ids(library, args.paths)
+        _check_filters(library, args.genre, args.cluster)
     except LookupError as e:
         return fail(str(e))
     results = similar(library, ids, n=args.n, exclude_artist=args.exclude_artist, exclude_album=args.exclude_album,
@@ -135,8 +140,8 @@ def _similar(args) -> int:
 def _path(args) -> int:
     from app.library.paths import sonic_path
 
+    library = _library()
     try:
-        library = _library()
         a, b = _ids(library, [args.start, args.end])
         results = sonic_path(library, a, b, steps=args.steps)
     except (LookupError, ValueError) as e:
@@ -149,8 +154,8 @@ def _clusters(args) -> int:
 
     from app.library.mapping import build_map, clusters
 
+    library = _library(read_only=False)
     try:
-        library = _library()
         summary = build_map(library, refit=args.refit, method="kmeans" if args.k else args.method, k=args.k,
                             progress=lambda stage, f: print(f"\r{stage}...", end="", file=sys.stderr, flush=True))
     except (LookupError, ValueError) as e:
@@ -172,22 +177,19 @@ def _clusters(args) -> int:
 
 
 def _export(args) -> int:
+    from app.library.fspath import display_path
     from app.library.mapping import build_map, cluster_tracks
     from app.library.playlists import write_m3u8
     from app.library.similarity import similar
 
-    try:
-        library = _library()
-    except LookupError as e:
-        return fail(str(e))
+    library = _library(read_only=args.cluster is None)
     if args.cluster is not None:
         try:
             build_map(library)
-        except ValueError as e:
+            _check_filters(library, None, [args.cluster])
+        except (LookupError, ValueError) as e:
             return fail(str(e))
         tracks = cluster_tracks(library, args.cluster)
-        if not tracks:
-            return fail(f"no cluster {args.cluster} (see 'cratedigger clusters')")
     elif args.similar:
         try:
             seed = _ids(library, [args.similar])
@@ -196,14 +198,15 @@ def _export(args) -> int:
         tracks = [library.track(seed[0])] + similar(library, seed, n=args.n)
     else:
         try:
-            lines = [line.strip() for line in Path(args.tracks).read_text(encoding="utf-8").splitlines()]
+            # file names as the file system has them, even those that are not UTF-8
+            lines = [os.fsdecode(line.strip()) for line in Path(args.tracks).read_bytes().splitlines()]
         except OSError as e:
             return fail(f"cannot read {args.tracks}: {e.strerror or e}")
         tracks = []
         for line in filter(None, lines):
-            t = library.track_by_path(Path(line).expanduser().resolve())
+            t = library.find_track(line)
             if t is None:
-                return fail(f"{line} is not in the library")
+                return fail(f"{display_path(line)} is not in the library (scan its folder first)")
             tracks.append(t)
     try:
         out = write_m3u8(tracks, args.out, relative=args.relative)

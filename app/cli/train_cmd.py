@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 
+from . import args as types
 from .progress import fail, print_json
 
 
@@ -17,17 +18,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--protocol", choices=["paper", "filtered", "kfold", "holdout"],
                    help="default: suggested from the data set's size (paper from 500 files, kfold from 150, "
                         "else holdout)")
-    t.add_argument("--folds", type=int, help="splits for paper/kfold (default 10 for paper, 5 for kfold)")
-    t.add_argument("--fold", type=int, action="append", dest="only_folds", metavar="K",
+    t.add_argument("--folds", type=types.integer(2, 100), help="splits for paper/kfold (default 10 for paper, 5 for kfold)")
+    t.add_argument("--fold", type=types.integer(0), action="append", dest="only_folds", metavar="K",
                    help="train only this split (repeatable)")
-    t.add_argument("--epochs", type=int, help="most epochs (default: 100, 50 or 30 by data set size)")
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--lr", type=float, default=0.01)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--valid", type=float, help="holdout validation fraction (default 0.1, 0.2 below 150 files)")
-    t.add_argument("--test", type=float, help="holdout test fraction (default 0.1, 0.2 below 150 files)")
-    t.add_argument("--clip-seconds", type=float, default=None, help="clip length (default: 30.01 s as the paper)")
-    t.add_argument("--bn-momentum", type=float, default=0.01, help="BatchNorm momentum while optimising (Keras: 0.01)")
+    t.add_argument("--epochs", type=types.integer(1, 10_000), help="most epochs (default: 100, 50 or 30 by data set size)")
+    t.add_argument("--batch-size", type=types.integer(1, 4096), default=8)
+    t.add_argument("--lr", type=types.positive, default=0.01)
+    t.add_argument("--seed", type=types.integer(0), default=0)
+    t.add_argument("--valid", type=types.fraction, help="holdout validation fraction (default 0.1, 0.2 below 150 files)")
+    t.add_argument("--test", type=types.fraction, help="holdout test fraction (default 0.1, 0.2 below 150 files)")
+    t.add_argument("--clip-seconds", type=types.positive, default=None, help="clip length (default: 30.01 s as the paper)")
+    t.add_argument("--bn-momentum", type=types.real(0.0, 1.0, low_open=True), default=0.01, help="BatchNorm momentum while optimising (Keras: 0.01)")
     t.add_argument("--no-precise-bn", dest="precise_bn", action="store_false",
                    help="keep BatchNorm's running averages as training leaves them (the authors' Keras run) "
                         "instead of recomputing them over the training set after each epoch")
@@ -35,8 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--from-model", metavar="NAME", help="fine-tune this stored model (new last layer if classes differ)")
     t.add_argument("--out", metavar="NAME", help="name of the trained model in the store")
     t.add_argument("--map", metavar="FILE", help="with DATASET 'library': class mapping, lines 'class: tag genre, ...' or JSON")
-    t.add_argument("--min-tracks", type=int, default=10, help="library without --map: tag genres with this many tracks")
-    t.add_argument("--device", help="cpu, cuda, mps (default: best available)")
+    t.add_argument("--min-tracks", type=types.count, default=10, help="library without --map: tag genres with this many tracks")
+    t.add_argument("--device", type=types.device, help="cpu, cuda, mps (default: best available)")
     t.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
     t.add_argument("--resume", metavar="RUN", help="resume a stopped or killed run (id from 'cratedigger runs')")
     t.add_argument("--activate", action="store_true", help="make the trained model the active one")
@@ -55,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("model", metavar="MODEL")
     e.add_argument("dataset", metavar="DATASET")
     e.add_argument("--map", metavar="FILE")
-    e.add_argument("--device")
+    e.add_argument("--device", type=types.device, help="cpu, cuda, mps (default: best available)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_evaluate)
 
@@ -65,11 +66,11 @@ def load_dataset(spec: str, mapping_file: str | None = None, min_tracks: int = 1
     from model.train.datasets import from_pairs, scan_folder
 
     if spec == "library":
-        from app.library.db import Library
+        from app.home import open_library
         from app.library.labels import library_pairs, load_mapping
 
         mapping = load_mapping(mapping_file) if mapping_file else None
-        with Library() as lib:
+        with open_library(read_only=True) as lib:
             return from_pairs(library_pairs(lib, mapping, min_tracks), "library",
                               sorted(mapping) if mapping else None)
     return scan_folder(spec)
@@ -197,6 +198,10 @@ def _train(args) -> int:
     from model.train.loop import Run, Stopped, TrainError, train_run
     from model.train.splits import SplitError
 
+    from model.device import pick_device
+
+    if args.device:
+        pick_device(args.device)  # an unusable device is refused before a run is created
     stop, bars = _StopFlag(), _Bars()
     stop.install()
     store = model_store()

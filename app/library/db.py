@@ -44,8 +44,10 @@ import json
 import os
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
+from urllib.parse import quote
 
 import numpy as np
 import sqlite_utils
@@ -127,10 +129,8 @@ def blob(array) -> bytes:
     return np.ascontiguousarray(np.asarray(array, dtype="<f4")).tobytes()
 
 
-def _active_model() -> str | None:
-    from app.home import model_store
-
-    return model_store().active_name()
+# a model key or name, candidates tried in order (key, then name), or a function giving either
+ActiveModel = str | tuple[str, ...] | Callable[[], str | tuple[str, ...] | None] | None
 
 
 def _tagger_model() -> str | None:
@@ -147,38 +147,64 @@ def _tagger_model() -> str | None:
     return manifest.name if manifest else None
 
 
-def _store_manifest(name: str):
-    """The model store's manifest for `name` (a genre model or the tagger), or None."""
-    from app.home import model_store
-
-    store = model_store()
-    try:
-        return store.manifest(name) if name in store.names(kind=None) else None
-    except Exception:  # a bad name or a damaged manifest: not the store's model
-        return None
-
-
 def finite_rows(matrix: np.ndarray) -> np.ndarray:
     """Mask of rows with no NaN or infinite value."""
     return np.isfinite(matrix).all(axis=1) if matrix.size else np.ones(len(matrix), bool)
 
 
 class Library:
-    def __init__(self, path: str | Path | None = None, timeout: float = 10.0) -> None:
+    """The library database. `active_model` (a key or name, (key, name), or a function giving
+    the current one) is what `model=None` means in the reads; the caller knows it (the model store), this class does
+    not. `read_only` opens the file with SQLite's read-only mode: it works on a read-only data
+    home, beside a scan that is writing, and on a backup, and never changes the file."""
+
+    def __init__(self, path: str | Path | None = None, timeout: float = 10.0, read_only: bool = False,
+                 active_model: ActiveModel = None) -> None:
         if path is None:
             from app.home import library_path
 
             path = library_path()
         self.path = Path(path)
+        self.read_only = read_only
+        self._active = active_model
         try:
-            conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
-            self.db = sqlite_utils.Database(conn)
+            self.db = sqlite_utils.Database(self._connect(timeout))
             self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.enable_wal()
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
+            if read_only:
+                self._check_version()
+            else:
+                self.db.enable_wal()
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                self._migrate()
         except sqlite3.DatabaseError as e:
             raise LibraryError(explain(e, self.path)) from None
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        if not self.read_only:
+            return sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
+        if not self.path.exists():
+            raise LibraryError(f"no library at {self.path} yet: run 'cratedigger scan DIR' first")
+        uri = "file:" + quote(os.fspath(self.path.absolute()))
+        conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=timeout, check_same_thread=False)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as e:
+            if "unable to open" not in str(e):
+                raise
+            # a WAL database in a folder we cannot write, with no -shm beside it: nobody can be
+            # writing it either, so it can be read as an immutable file
+            conn.close()
+            conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, timeout=timeout, check_same_thread=False)
+        conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    def _check_version(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise LibraryError(f"{self.path} was written by a newer Cratedigger (schema {version}); please upgrade")
+        if version < SCHEMA_VERSION:
+            raise LibraryError(f"{self.path} needs an upgrade first: run 'cratedigger scan' or open the app once "
+                               "(with a data home it can write)")
 
     def close(self) -> None:
         self.db.conn.close()
@@ -198,13 +224,13 @@ class Library:
                 self.db.conn.executescript(MIGRATIONS[v])
                 self.db.execute(f"PRAGMA user_version = {v + 1}")
 
-    def _model(self, model: str | None) -> str | None:
-        """The key analyses are stored under for a model given by name or key (None: the active one)."""
-        name = model or _active_model()
-        if not name:
+    def model_key(self, model: str | None = None) -> str | None:
+        """The key analyses are stored under, for a model given by key or name (None: the
+        caller's active model). A name that several networks had means the latest of them."""
+        given = model or (self._active() if callable(self._active) else self._active)
+        candidates = [given] if isinstance(given, str) else [c for c in (given or ()) if c]
+        if not candidates:
             return None
-        manifest = _store_manifest(name)
-        candidates = [manifest.key, manifest.name] if manifest else [name]
         for c in candidates:
             if self.db.execute("SELECT 1 FROM models WHERE key = ?", [c]).fetchone():
                 return c
@@ -212,16 +238,63 @@ class Library:
                               [candidates[-1]]).fetchone()
         return row[0] if row else candidates[0]
 
+    _model = model_key
+
     def _write_key(self, model: str) -> str:
-        """The key to store under for a model given by key or, failing that, by name (no store lookup)."""
-        if self.db.execute("SELECT 1 FROM models WHERE key = ?", [model]).fetchone():
-            return model
-        row = self.db.execute("SELECT key FROM models WHERE name = ? ORDER BY added_at DESC LIMIT 1", [model]).fetchone()
-        return row[0] if row else model
+        """The key to store under for a model given by key or, failing that, by name."""
+        return self.model_key(model)
 
     def model_name(self, key: str) -> str:
+        """The name (label) of a model key."""
         row = self.db.execute("SELECT name FROM models WHERE key = ?", [key]).fetchone()
         return row[0] if row else key
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic write that changes what derived data depends on (the data version moves)."""
+        with self.db.conn:
+            yield
+            self._bump()
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One atomic write that leaves the analyses (and so the data version) alone."""
+        with self.db.conn:
+            yield
+
+    # -- safety
+    def integrity_problems(self, limit: int = 20) -> list[str]:
+        """What SQLite's integrity_check finds, in its words; empty when the file is sound."""
+        try:
+            rows = [r[0] for r in self.db.execute(f"PRAGMA integrity_check({int(limit)})").fetchall()]
+        except sqlite3.DatabaseError as e:
+            return [str(e)]
+        return [] if rows == ["ok"] else rows
+
+    def backup_to(self, dest: str | Path) -> Path:
+        """A consistent copy of the whole database (SQLite's online backup API), written beside
+        `dest` and renamed into place so a failed copy never looks like a backup."""
+        dest = Path(dest)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            target = sqlite3.connect(str(tmp))
+            try:
+                self.db.conn.backup(target)
+                target.execute("PRAGMA journal_mode = DELETE")  # a single self-contained file
+            finally:
+                target.close()
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return dest
+
+    def change_marker(self) -> tuple:
+        """Changes when tracks, analyses or errors change (a scan that changed nothing keeps it)."""
+        one = lambda sql: self.db.execute(sql).fetchone()  # noqa: E731
+        return (self.data_version(), *one("SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(missing), 0) FROM tracks"),
+                *one("SELECT COUNT(*), COALESCE(MAX(at), 0) FROM errors"))
 
     # -- folders
     def add_folder(self, path: str | Path) -> int:
@@ -229,6 +302,10 @@ class Library:
         with self.db.conn:
             self.db.execute("INSERT OR IGNORE INTO folders(path, added_at) VALUES (?, ?)", [p, time.time()])
         return self.db.execute("SELECT id FROM folders WHERE path = ?", [p]).fetchone()[0]
+
+    def folder_id(self, path: str | Path) -> int | None:
+        row = self.db.execute("SELECT id FROM folders WHERE path = ?", [to_db(path)]).fetchone()
+        return row[0] if row else None
 
     def _folder_row(self, path: str | Path) -> tuple[int, str]:
         """(id, stored path) of a library folder given as typed (it may be gone from disk)."""
@@ -342,7 +419,7 @@ class Library:
         classes = classes or self.classes(model)
         order = np.argsort(-probs)
         labels = [classes[i] if classes else str(i) for i in order[:TOP_LABELS]]
-        with self.db.conn:
+        with self.transaction():
             self.db.execute(
                 "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts,"
                 " window_probs, embedding, embedding_std, dense, dense_max, top_labels, n_windows, analysed_at,"
@@ -353,7 +430,6 @@ class Library:
                  blob(dense.max(axis=0) if dense.ndim == 2 else dense), ", ".join(labels),
                  len(window_probs), time.time(), float(seconds)])
             self.db.execute("DELETE FROM errors WHERE track_id = ?", [track_id])
-            self._bump()
 
     def record_error(self, path: str | Path, reason: str, detail: str, track_id: int | None = None,
                      size: int | None = None, mtime: float | None = None) -> None:
@@ -402,8 +478,8 @@ class Library:
 
     def touch(self) -> None:
         """Mark the analyses as changed (caches of derived data rebuild)."""
-        with self.db.conn:
-            self._bump()
+        with self.transaction():
+            pass
 
     def data_version(self) -> int:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
@@ -662,11 +738,192 @@ class Library:
 
     def prune(self) -> int:
         """Delete missing tracks (and, by cascade, their analyses and map points)."""
-        with self.db.conn:
+        with self.transaction():
             n = self.db.execute("DELETE FROM tracks WHERE missing").rowcount
             self.db.execute("DELETE FROM errors WHERE track_id IS NOT NULL AND track_id NOT IN (SELECT id FROM tracks)")
-            self._bump()
         return n
+
+    # -- finding a track the user names
+    def find_track(self, user_path: str | os.PathLike) -> dict | None:
+        """The track a user means by a path: as given (made absolute, symlinked folders kept, the
+        way a scan stores it), then with every link resolved."""
+        given = Path(os.path.expanduser(os.fspath(user_path)))
+        track = self.track_by_path(os.path.abspath(given))
+        if track is None:
+            try:
+                real = given.resolve()
+            except (OSError, RuntimeError):  # a symlink loop
+                return None
+            track = self.track_by_path(real)
+        return track
+
+    # -- what the scanner needs
+    def scan_tracks(self) -> dict[str, tuple]:
+        """path -> (path, id, size, mtime, missing, fingerprint) of every track."""
+        return {r[0]: r for r in self.db.execute("SELECT path, id, size, mtime, missing, fingerprint FROM tracks")}
+
+    def failed_files(self, retried: tuple[str, ...] = ()) -> dict[str, tuple]:
+        """path -> (size, mtime) of every recorded error, but those whose reason is in `retried`."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute(
+            f"SELECT path, size, mtime FROM errors WHERE reason NOT IN ({_marks(retried)})", list(retried))}
+
+    def mark_seen(self, track_ids: list[int], when: float, returned: bool = False) -> None:
+        """Tracks found unchanged: seen now, not missing. `returned`: some were missing before."""
+        with self.transaction() if returned else self._write():
+            for chunk in _chunks(track_ids):
+                self.db.execute(f"UPDATE tracks SET last_seen = ?, missing = 0 WHERE id IN ({_marks(chunk)})",
+                                [when, *chunk])
+
+    def mark_missing(self, track_ids: list[int]) -> None:
+        """Tracks whose files are gone; their errors (about files now gone) go too."""
+        if not track_ids:
+            return
+        with self.transaction():
+            for chunk in _chunks(track_ids):
+                self.db.execute(f"UPDATE tracks SET missing = 1 WHERE id IN ({_marks(chunk)})", chunk)
+                self.db.execute(f"DELETE FROM errors WHERE track_id IN ({_marks(chunk)})", chunk)
+
+    def move_track(self, track_id: int, new_path: str | Path) -> None:
+        """The same audio under a new name: the row (and its analyses) follows the file."""
+        key = to_db(new_path)
+        with self.transaction():
+            self.db.execute("UPDATE tracks SET path = ? WHERE id = ?", [key, track_id])
+            self.db.execute("DELETE FROM errors WHERE path = ?", [key])
+
+    def forget_analyses(self, track_id: int) -> None:
+        """New audio in the same file: every model's result for it is stale."""
+        with self.transaction():
+            self.db.execute("DELETE FROM analyses WHERE track_id = ?", [track_id])
+
+    def replace_folder_errors(self, under: tuple[str, ...], unreadable: list[tuple[str, str]]) -> None:
+        """Folders that could not be read (reason 'unreadable_folder'): rows for folders under the
+        `under` prefixes go, then one row per (path, detail) in `unreadable`."""
+        with self._write():
+            old = [r[0] for r in self.db.execute("SELECT path FROM errors WHERE reason = 'unreadable_folder'")
+                   if (from_db(r[0]) + os.sep).startswith(under)]
+            for path in old:
+                self.db.execute("DELETE FROM errors WHERE path = ?", [path])
+            for path, detail in unreadable:
+                self.db.execute("INSERT OR REPLACE INTO errors(path, track_id, reason, detail, at)"
+                                " VALUES (?, NULL, 'unreadable_folder', ?, ?)", [to_db(path), detail, time.time()])
+
+    def analysed_twin(self, fingerprint: str | None, track_id: int, model: str) -> int | None:
+        """Another track with the same audio already analysed by this model (a copy of the file)."""
+        if not fingerprint:
+            return None
+        row = self.db.execute(
+            "SELECT t.id FROM tracks t JOIN analyses a ON a.track_id = t.id AND a.model = ?"
+            " WHERE t.fingerprint = ? AND t.id != ? AND a.top_prob IS NOT NULL LIMIT 1",
+            [model, fingerprint, track_id]).fetchone()
+        return row[0] if row else None
+
+    def copy_analysis(self, source: int, target: int, model: str) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts,"
+                " window_probs, embedding, embedding_std, dense, dense_max, top_labels, n_windows, analysed_at,"
+                " analysis_seconds)"
+                " SELECT ?, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
+                " dense, dense_max, top_labels, n_windows, analysed_at, 0 FROM analyses WHERE track_id = ? AND model = ?",
+                [target, source, model])
+
+    # -- what the map and similarity need
+    def tagged_tracks(self) -> list[tuple[str, str]]:
+        """(path, tag genre) of present tracks that have a tag genre, by path."""
+        return [(r[0], r[1]) for r in self.db.execute(
+            "SELECT path, tag_genre FROM tracks WHERE NOT missing AND tag_genre IS NOT NULL AND tag_genre != ''"
+            " ORDER BY path")]
+
+    def artists_and_tag_genres(self) -> dict[int, tuple[str | None, str | None]]:
+        return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT id, artist, tag_genre FROM tracks")}
+
+    def map_fit(self, model: str) -> dict | None:
+        """The model's current map fit: method, params (dict), n_tracks, fitted_at; None before the first."""
+        row = self.db.execute("SELECT method, params, n_tracks, fitted_at FROM map_fits WHERE model = ?",
+                              [model]).fetchone()
+        if row is None:
+            return None
+        try:
+            params = json.loads(row[1] or "{}")
+        except ValueError:
+            params = {}
+        return {"method": row[0], "params": params if isinstance(params, dict) else {}, "n_tracks": row[2],
+                "fitted_at": row[3]}
+
+    def map_labels(self, model: str) -> dict[int, int]:
+        """track id -> cluster of every track on the model's map."""
+        return dict(self.db.execute("SELECT track_id, cluster FROM map_points WHERE model = ?", [model]).fetchall())
+
+    def remove_map_points(self, model: str, track_ids: Iterable[int]) -> None:
+        with self._write():
+            self.db.conn.executemany("DELETE FROM map_points WHERE model = ? AND track_id = ?",
+                                     [(model, int(i)) for i in track_ids])
+
+    def add_map_points(self, model: str, rows: list[tuple[int, float, float, int]]) -> None:
+        """(track id, x, y, cluster) placed on an existing map."""
+        with self._write():
+            self.db.conn.executemany("INSERT OR REPLACE INTO map_points(model, track_id, x, y, cluster)"
+                                     " VALUES (?, ?, ?, ?, ?)", [(model, *r) for r in rows])
+
+    def replace_map(self, model: str, rows: list[tuple[int, float, float, int]], method: str, params: dict) -> None:
+        """A new fit: every point of the model's map and its map_fits row, in one transaction."""
+        with self._write():
+            self.db.execute("DELETE FROM map_points WHERE model = ?", [model])
+            self.db.conn.executemany("INSERT INTO map_points(model, track_id, x, y, cluster) VALUES (?, ?, ?, ?, ?)",
+                                     [(model, *r) for r in rows])
+            self.db.execute("INSERT OR REPLACE INTO map_fits(model, method, params, n_tracks, fitted_at)"
+                            " VALUES (?, ?, ?, ?, ?)", [model, method, json.dumps(params), len(rows), time.time()])
+
+    def replace_clusters(self, model: str, named: dict[int, dict]) -> None:
+        """cluster -> {name, size, top_genres, top_artists, top_tag_genres}."""
+        with self._write():
+            self.db.execute("DELETE FROM clusters WHERE model = ?", [model])
+            self.db.conn.executemany(
+                "INSERT INTO clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres, top_tags)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(model, c, d["name"], d["size"], json.dumps(d["top_genres"]), json.dumps(d["top_artists"]),
+                  json.dumps(d["top_tag_genres"]), json.dumps(d.get("top_tags", []))) for c, d in named.items()])
+
+    def map_rows(self, model: str) -> list[tuple]:
+        """(track id, x, y, cluster, top genre, artist, title) of every present track on the map."""
+        return self.db.execute(
+            "SELECT m.track_id, m.x, m.y, m.cluster, a.top_genre, t.artist, t.title FROM map_points m"
+            " JOIN tracks t ON t.id = m.track_id AND NOT t.missing"
+            " LEFT JOIN analyses a ON a.track_id = m.track_id AND a.model = m.model"
+            " WHERE m.model = ? ORDER BY m.track_id", [model]).fetchall()
+
+    def clusters(self, model: str) -> list[dict]:
+        return [{"cluster": r["cluster"], "name": r["name"], "size": r["size"],
+                 "top_genres": json.loads(r["top_genres"]), "top_artists": json.loads(r["top_artists"]),
+                 "top_tag_genres": json.loads(r["top_tag_genres"]), "top_tags": json.loads(r["top_tags"] or "[]")}
+                for r in self.db.query("SELECT * FROM clusters WHERE model = ? ORDER BY size DESC, cluster", [model])]
+
+    def cluster_tracks(self, model: str, cluster_id: int) -> list[dict]:
+        return list(self.db.query(
+            "SELECT t.* FROM map_points m JOIN tracks t ON t.id = m.track_id WHERE m.model = ? AND m.cluster = ?"
+            " AND NOT t.missing ORDER BY t.artist, t.album, t.track_no, t.title", [model, cluster_id]))
+
+    def map_version(self, model: str) -> tuple:
+        """Changes whenever the model's map changes (a refit rewrites the same rows: its time tells it apart)."""
+        return tuple(self.db.execute(
+            "SELECT COUNT(*), COALESCE(MAX(rowid), 0), (SELECT fitted_at FROM map_fits WHERE model = ?) FROM map_points"
+            " WHERE model = ?", [model, model]).fetchone())
+
+    def similarity_info(self, model: str) -> dict[int, tuple]:
+        """track id -> (artist, album, top genre, cluster or None) of tracks the model analysed."""
+        return {r[0]: r[1:] for r in self.db.execute(
+            "SELECT t.id, t.artist, t.album, a.top_genre, m.cluster FROM tracks t"
+            " JOIN analyses a ON a.track_id = t.id AND a.model = ?"
+            " LEFT JOIN map_points m ON m.track_id = t.id AND m.model = ?", [model, model])}
+
+
+def _chunks(ids: list, size: int = 900) -> Iterator[list]:
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]
+
+
+def _marks(chunk: list) -> str:
+    return ",".join("?" * len(chunk))
 
 
 def explain(e: sqlite3.Error, path: Path | str) -> str:
@@ -676,7 +933,13 @@ def explain(e: sqlite3.Error, path: Path | str) -> str:
     if "disk is full" in text or "database or disk is full" in text:
         return f"the disk holding {path} is full; free some space and scan again (nothing already saved is lost)"
     if "malformed" in text or "not a database" in text:
-        return f"the library database {path} is damaged ({text})"
-    if "unable to open" in text or "readonly" in text:
-        return f"cannot write the library database {path} ({text})"
+        return (f"the library database {path} is damaged ({text}); run 'cratedigger repair' to restore the last "
+                "backup or save what can be read ('cratedigger doctor' says more)")
+    folder = Path(path).parent
+    if "readonly" in text or "read-only" in text or ("unable to open" in text and folder.is_dir()
+                                                     and not os.access(folder, os.W_OK)):
+        return (f"cannot write the library database {path}: its folder or file is read-only; commands that "
+                "only read (status, similar, show...) still work")
+    if "unable to open" in text:
+        return f"cannot open the library database {path} ({text})"
     return f"library database error: {text}"

@@ -24,10 +24,7 @@ def genre_parts(tag_genre: str | None) -> list[str]:
 
 
 def _tagged_tracks(library) -> list[tuple[str, str]]:
-    rows = library.db.execute(
-        "SELECT path, tag_genre FROM tracks WHERE NOT missing AND tag_genre IS NOT NULL AND tag_genre != ''"
-        " ORDER BY path").fetchall()
-    return [(r[0], r[1]) for r in rows]
+    return library.tagged_tracks()
 
 
 def tag_genre_counts(library) -> dict[str, int]:

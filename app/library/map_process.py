@@ -37,14 +37,15 @@ def _build(home: str | None, library_path: str, refit: bool, options: dict) -> d
     """Runs in the worker process."""
     if home:
         os.environ["CRATEDIGGER_HOME"] = home
-    from .db import Library
+    from app.home import open_library
+
     from .mapping import build_map
 
     def report(stage: str, fraction: float) -> None:
         if _progress is not None:
             _progress.put((stage, fraction))
 
-    with Library(library_path) as library:
+    with open_library(path=library_path) as library:  # model=None: the store's active model
         return build_map(library, refit=refit, progress=report, should_stop=_cancel.is_set, **options)
 
 

@@ -13,12 +13,13 @@ library gives the same map.
 Tracks analysed after a fit are placed with the fitted reducers' `transform` and the nearest
 cluster centre, without refitting, as long as they are fewer than a fifth of the fitted ones;
 `refit=True` (or more new tracks) fits everything again. The fitted reducers are derived,
-locally produced objects kept with joblib under the data home's cache/ (never model weights).
+locally produced objects kept with joblib under the data home's cache/ (never model weights); the
+file's sha256 is kept in the fit's map_fits params and checked before the file is unpickled, so
+only the file this library wrote is ever loaded (anything else costs a refit, never runs code).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -181,28 +182,49 @@ def _fit_file(library, model: str) -> Path:
     return cache_dir() / f"map-{safe}.joblib"
 
 
+def _load_fit(path: Path, expected_sha256: str | None) -> dict | None:
+    """The saved reducers, only when the file is the one this library's map_fits row names.
+
+    joblib files are pickles, which can run code: a file whose sha256 differs from the one kept
+    with the fit (replaced, damaged, from another library) is never unpickled."""
+    if not expected_sha256 or not path.exists():
+        return None
+    from model.download import sha256_of
+
+    try:
+        if sha256_of(path) != expected_sha256:
+            return None
+        import joblib
+
+        return joblib.load(path)
+    except Exception:  # an unreadable cache only costs a refit
+        return None
+
+
+def _save_fit(path: Path, fit: dict) -> str | None:
+    """Write the reducers; their sha256 (kept in map_fits), or None when they could not be saved."""
+    import joblib
+
+    from model.download import sha256_of
+
+    try:
+        joblib.dump(fit, path)
+        return sha256_of(path)
+    except Exception:
+        path.unlink(missing_ok=True)  # the map is saved; only incremental placement is lost
+        return None
+
+
 def fitted_setup(library, model: str) -> tuple[str, int | None] | None:
     """(method, k) of the model's current map fit, None before the first."""
-    row = library.db.execute("SELECT method, params FROM map_fits WHERE model = ?", [model]).fetchone()
-    if row is None:
-        return None
-    try:
-        k = json.loads(row[1] or "{}").get("k")
-    except ValueError:
-        k = None
-    return row[0], k
+    fit = library.map_fit(model)
+    return None if fit is None else (fit["method"], fit["params"].get("k"))
 
 
 def _fitted_as(library, model: str) -> tuple[str, str, int | None] | None:
     """(representation, method, k) of the model's current map fit, None before the first."""
-    row = library.db.execute("SELECT method, params FROM map_fits WHERE model = ?", [model]).fetchone()
-    if row is None:
-        return None
-    try:
-        params = json.loads(row[1] or "{}")
-    except ValueError:
-        return None
-    return params.get("kind"), row[0], params.get("k")
+    fit = library.map_fit(model)
+    return None if fit is None else (fit["params"].get("kind"), fit["method"], fit["params"].get("k"))
 
 
 def build_map(library, model: str | None = None, refit: bool = False, method: str | None = None,
@@ -214,9 +236,10 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     numbers a user has seen keep meaning the same clusters; "kmeans" with no k reuses the fit's k
     (8 when there is none).
     """
-    model = library._model(model)
+    model = library.model_key(model)
     if not model:
         raise ValueError("no active model")
+    asked_k = k
     kind = kind or default_kind(library, model)
     current = fitted_setup(library, model)
     if method is None:
@@ -235,14 +258,14 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
             raise MapCancelled()
 
     ids, parts = stored_parts(library, model, kind)
+    if asked_k is not None and asked_k > len(ids):  # the saved map stays as it is
+        raise ValueError(f"cannot make {asked_k} clusters of {len(ids)} analysed tracks; choose --k of at most {len(ids)}")
     if not len(ids):
         return {"model": model, "tracks": 0, "clusters": 0, "placed": 0, "refit": False, "seconds": 0.0}
-    mapped = {r[0] for r in library.db.execute("SELECT track_id FROM map_points WHERE model = ?", [model])}
+    mapped = set(library.map_labels(model))
     gone = mapped - set(ids.tolist())
     if gone:  # tracks removed from the library leave the map without a refit
-        with library.db.conn:
-            library.db.conn.executemany("DELETE FROM map_points WHERE model = ? AND track_id = ?",
-                                        [(model, int(i)) for i in gone])
+        library.remove_map_points(model, gone)
         mapped -= gone
     new = np.array([i not in mapped for i in ids])
     # an unchanged map is answered from the database: the fitted reducers (and UMAP with them)
@@ -250,29 +273,25 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     unchanged = not refit and not new.any() and bool(mapped) and _fitted_as(library, model) == (kind, method, k)
     fit_path = _fit_file(library, model)
     fit = None
-    if not refit and not unchanged and new.any() and fit_path.exists():
-        import joblib
-
-        try:
-            fit = joblib.load(fit_path)
-        except Exception:
-            fit = None
+    if not refit and not unchanged and new.any():
+        saved = library.map_fit(model)
+        fit = _load_fit(fit_path, saved["params"].get("cache_sha256") if saved else None)
     same_setup = unchanged or (fit is not None and "basis" in fit and fit.get("kind") == kind
                                and fit.get("method") == method and fit.get("k") == k)
     incremental = fit is not None and same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) \
         and len(mapped) > 0
     if same_setup and not new.any():
         if gone:
-            labels_now = dict(library.db.execute("SELECT track_id, cluster FROM map_points WHERE model = ?", [model]).fetchall())
+            labels_now = library.map_labels(model)
             probs_ids, probs = library.embeddings(model, "probs")
-            meta = {r[0]: (r[1], r[2]) for r in library.db.execute("SELECT id, artist, tag_genre FROM tracks")}
+            meta = library.artists_and_tag_genres()
             _store_clusters(library, model, np.array([labels_now[int(i)] for i in ids]), ids, probs_ids, probs,
                             library.classes(model), meta)
         return {"model": model, "tracks": len(ids), "clusters": len(clusters(library, model)), "placed": 0,
                 "refit": False, "seconds": time.perf_counter() - t0}
     probs_ids, probs = library.embeddings(model, "probs")
     classes = library.classes(model)
-    meta = {r[0]: (r[1], r[2]) for r in library.db.execute("SELECT id, artist, tag_genre FROM tracks")}
+    meta = library.artists_and_tag_genres()
     if incremental:
         step("placing new tracks", 0.2)
         x = fit["basis"].apply([p[new] for p in parts])
@@ -280,10 +299,9 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
         space = fit["space_model"].transform(x).astype(np.float32)
         labels = nearest_centre(space, fit["centres"])
         check()
-        rows = [(model, int(i), float(c[0]), float(c[1]), int(label)) for i, c, label in zip(ids[new], coords, labels)]
-        with library.db.conn:
-            library.db.conn.executemany("INSERT OR REPLACE INTO map_points(model, track_id, x, y, cluster) VALUES (?, ?, ?, ?, ?)", rows)
-        all_labels = dict(library.db.execute("SELECT track_id, cluster FROM map_points WHERE model = ?", [model]).fetchall())
+        library.add_map_points(model, [(int(i), float(c[0]), float(c[1]), int(label))
+                                       for i, c, label in zip(ids[new], coords, labels)])
+        all_labels = library.map_labels(model)
         labels_all = np.array([all_labels.get(int(i), -1) for i in ids])
         _store_clusters(library, model, labels_all, ids, probs_ids, probs, classes, meta)
         step("done", 1.0)
@@ -301,20 +319,11 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     centres = centroids(space, labels)
     check()
     step("saving", 0.9)
-    with library.db.conn:
-        library.db.execute("DELETE FROM map_points WHERE model = ?", [model])
-        library.db.conn.executemany("INSERT INTO map_points(model, track_id, x, y, cluster) VALUES (?, ?, ?, ?, ?)",
-                               [(model, int(i), float(c[0]), float(c[1]), int(lab)) for i, c, lab in zip(ids, coords, labels)])
-        library.db.execute("INSERT OR REPLACE INTO map_fits(model, method, params, n_tracks, fitted_at) VALUES (?, ?, ?, ?, ?)",
-                           [model, method, json.dumps({"k": k, "kind": kind, "seed": SEED}), len(ids), time.time()])
+    digest = _save_fit(fit_path, {"kind": kind, "method": method, "k": k, "basis": basis, "layout": layout,
+                                  "space_model": space_model, "centres": centres})
+    library.replace_map(model, [(int(i), float(c[0]), float(c[1]), int(lab)) for i, c, lab in zip(ids, coords, labels)],
+                        method, {"k": k, "kind": kind, "seed": SEED, "cache_sha256": digest})
     _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta)
-    import joblib
-
-    try:
-        joblib.dump({"kind": kind, "method": method, "k": k, "basis": basis, "layout": layout,
-                     "space_model": space_model, "centres": centres}, fit_path)
-    except Exception:
-        fit_path.unlink(missing_ok=True)  # the map is saved; only incremental placement is lost
     step("done", 1.0)
     return {"model": model, "tracks": len(ids), "clusters": len(set(labels.tolist()) - {-1}), "placed": len(ids), "refit": True,
             "seconds": time.perf_counter() - t0}
@@ -338,38 +347,20 @@ def _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta
     for c, name in library.cluster_names(model).items():  # names the user gave stay
         if c in named:
             named[c]["name"] = name
-    with library.db.conn:
-        library.db.execute("DELETE FROM clusters WHERE model = ?", [model])
-        library.db.conn.executemany(
-            "INSERT INTO clusters(model, cluster, name, size, top_genres, top_artists, top_tag_genres, top_tags)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(model, c, d["name"], d["size"], json.dumps(d["top_genres"]), json.dumps(d["top_artists"]),
-              json.dumps(d["top_tag_genres"]), json.dumps(d["top_tags"])) for c, d in named.items()])
+    library.replace_clusters(model, named)
 
 
 def map_points(library, model: str | None = None) -> dict:
     """ids, x, y, cluster (numpy arrays) and top_genre, artist, title (lists) of every mapped track."""
-    model = library._model(model)
-    rows = library.db.execute(
-        "SELECT m.track_id, m.x, m.y, m.cluster, a.top_genre, t.artist, t.title FROM map_points m"
-        " JOIN tracks t ON t.id = m.track_id AND NOT t.missing"
-        " LEFT JOIN analyses a ON a.track_id = m.track_id AND a.model = m.model"
-        " WHERE m.model = ? ORDER BY m.track_id", [model]).fetchall()
+    rows = library.map_rows(library.model_key(model))
     return {"ids": np.array([r[0] for r in rows], dtype=np.int64), "x": np.array([r[1] for r in rows], np.float32),
             "y": np.array([r[2] for r in rows], np.float32), "cluster": np.array([r[3] for r in rows], np.int64),
             "top_genre": [r[4] for r in rows], "artist": [r[5] for r in rows], "title": [r[6] for r in rows]}
 
 
 def clusters(library, model: str | None = None) -> list[dict]:
-    model = library._model(model)
-    return [{"cluster": r["cluster"], "name": r["name"], "size": r["size"], "top_genres": json.loads(r["top_genres"]),
-             "top_artists": json.loads(r["top_artists"]), "top_tag_genres": json.loads(r["top_tag_genres"]),
-             "top_tags": json.loads(r["top_tags"] or "[]")}
-            for r in library.db.query("SELECT * FROM clusters WHERE model = ? ORDER BY size DESC, cluster", [model])]
+    return library.clusters(library.model_key(model))
 
 
 def cluster_tracks(library, cluster_id: int, model: str | None = None) -> list[dict]:
-    model = library._model(model)
-    return list(library.db.query(
-        "SELECT t.* FROM map_points m JOIN tracks t ON t.id = m.track_id WHERE m.model = ? AND m.cluster = ?"
-        " AND NOT t.missing ORDER BY t.artist, t.album, t.track_no, t.title", [model, cluster_id]))
+    return library.cluster_tracks(library.model_key(model), cluster_id)

@@ -48,7 +48,7 @@ def sonic_path(library, from_id: int, to_id: int, steps: int = 10, model: str | 
     """[{id, path, artist, title, album, duration, score}], score = cosine to the destination."""
     if from_id == to_id:
         raise ValueError("a path needs two different tracks")
-    model = library._model(model)
+    model = library.model_key(model)
     index = vector_index(library, model, kind)
     start, end = (int(r) for r in index.rows([from_id, to_id]))
     rows = walk(index.matrix, start, end, steps)

@@ -10,7 +10,8 @@ with track length); infer batches windows across tracks per ear in this process;
 each track in its own transaction (a kill loses at most the tracks in flight) and never stores
 NaN or infinite outputs; last, tracks under the scanned folders that were not found and did not
 turn up elsewhere (a move, found by fingerprint) are marked missing. A reading process that dies
-marks its file `crashed` and is replaced; the scan goes on.
+marks its file `crashed` and is replaced; the scan goes on. A scan that changed tracks, analyses
+or errors ends with a backup of the library (safety.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Callable
 
 from .db import Library, LibraryError, explain
 from .fspath import from_db
+from .safety import backup_after_scan
 from .scan import missing, plan as planning
 from .scan.ears import Ear, bbnn_ear, default_threads
 from .scan.musicnn_ear import musicnn_ear
@@ -90,6 +92,7 @@ def _scan(library: Library, folders: list[str | Path] | None, ears: list[Ear], s
           should_stop: Callable[[], bool] | None, workers: int | None) -> ScanSummary:
     t_start = time.perf_counter()
     with _db_errors(library):
+        before = library.change_marker()
         roots = _roots(library, folders, ears)
     t = time.perf_counter()
     walked = planning.walk(roots, progress, should_stop)
@@ -111,6 +114,10 @@ def _scan(library: Library, folders: list[str | Path] | None, ears: list[Ear], s
             Reporter(summary, 0, progress)(None, finished=False)
         if not summary.cancelled:
             summary.missing = missing.mark_missing(library, plan, summary.moved)
+        changed = library.change_marker() != before
+    if changed:  # a checked copy in backups/ (a failure to write one is logged, not fatal)
+        backup = backup_after_scan(library)
+        summary.backup = str(backup) if backup else None
     summary.seconds = time.perf_counter() - t_start
     return summary
 

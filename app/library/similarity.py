@@ -70,7 +70,7 @@ def similar(library, seeds: list[int], n: int = 20, model: str | None = None, ex
             exclude_album: bool = False, genres: list[str] | None = None, clusters: list[int] | None = None,
             diversity: float = 0.0, kind: str | None = None) -> list[dict]:
     """Tracks most like the seed tracks: [{id, path, score, artist, title, album, genre}]."""
-    model = library._model(model)
+    model = library.model_key(model)
     index = vector_index(library, model, kind)
     if not len(index.ids):
         return []
@@ -124,16 +124,11 @@ _meta_cache: dict[tuple, tuple[int, dict]] = {}
 def _metadata(library, model: str, index) -> dict:
     """artist, album, predicted genre and cluster per row of the index (cached per data version)."""
     key = (str(library.path), model)
-    version = (index.version, library.db.execute(  # a refit rewrites the same rows: its time tells it apart
-        "SELECT COUNT(*), COALESCE(MAX(rowid), 0), (SELECT fitted_at FROM map_fits WHERE model = ?) FROM map_points"
-        " WHERE model = ?", [model, model]).fetchone())
+    version = (index.version, library.map_version(model))
     cached = _meta_cache.get(key)
     if cached and cached[0] == version and len(cached[1]["artist"]) == len(index.ids):
         return cached[1]
-    info = {r[0]: r[1:] for r in library.db.execute(
-        "SELECT t.id, t.artist, t.album, a.top_genre, m.cluster FROM tracks t"
-        " JOIN analyses a ON a.track_id = t.id AND a.model = ?"
-        " LEFT JOIN map_points m ON m.track_id = t.id AND m.model = ?", [model, model])}
+    info = library.similarity_info(model)
     rows = [info.get(int(i), (None, None, None, None)) for i in index.ids]
     meta = {"artist": [r[0] for r in rows], "album": [r[1] for r in rows],
             "genre": [r[2] for r in rows], "cluster": [r[3] for r in rows]}

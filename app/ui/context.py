@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
-from app.home import model_store, settings_path
-from app.library.db import Library
+from app.home import model_store, open_library, settings_path
 
 from .tasks import QuickJobs, TaskRunner
 
@@ -24,8 +23,8 @@ class AppContext(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.library = Library()
         self.store = model_store()
+        self.library = open_library()
         self.tasks = TaskRunner(self)
         self.jobs = QuickJobs(self.library.path, self)
         self.settings = QSettings(str(settings_path()), QSettings.Format.IniFormat)

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (QDockWidget, QLabel, QLineEdit, QMainWindow, QMes
                                QStackedWidget, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from app import desktop
-from app.library.db import Library
+from app.home import open_library
+from app.library.fspath import display_path
 
 from .context import AppContext
 from .folders_view import FoldersView
@@ -259,9 +260,12 @@ class MainWindow(QMainWindow):
 
     def open_track(self, path: str) -> None:
         """Select a track by path and fill the track panel and "more like this" for it."""
-        track = self.ctx.library.track_by_path(Path(path).expanduser().resolve())
+        track = self.ctx.library.find_track(path)
         if track is None:
-            self.message.setText(f"{path} is not in the library")
+            self.message.setText(f"{display_path(path)} is not in the library")
+            return
+        if track["missing"]:
+            self.message.setText(f"{display_path(path)} is marked missing (its file was gone at the last scan)")
             return
         self.ctx.select([track["id"]])
         self.similar_view.show_for([track["id"]])
@@ -324,7 +328,7 @@ class MainWindow(QMainWindow):
         def work(report, cancelled):
             from app.library.scanner import scan
 
-            with Library(path) as lib:
+            with open_library(path=path) as lib:
                 def progress(p):
                     report(p.done, p.total, f"Analysing {Path(p.current).name if p.current else '…'}"
                                             f" ({p.rate:.1f} tracks/s, {p.errors} errors)")

@@ -51,7 +51,8 @@ class _TaskThread(QThread):
             if self.cancel_requested:
                 self.ended.emit(None, "", True)
                 return
-            log.exception("task failed")
+            log.warning("task failed: %s", str(e).splitlines()[0] if str(e) else type(e).__name__)
+            log.info("task failed", exc_info=True)  # the traceback to the log file, not the terminal
             self.ended.emit(None, str(e) or type(e).__name__, False)
             return
         self.ended.emit(result, "", self.cancel_requested)
@@ -175,16 +176,17 @@ class _Job(QRunnable):
         self.signals, self.kind, self.ticket, self.fn, self.library_path = signals, kind, ticket, fn, library_path
 
     def run(self) -> None:
-        from app.library.db import Library
+        from app.home import open_library
 
         try:
             if self.library_path is None:
                 result = self.fn()
             else:
-                with Library(self.library_path) as library:  # one connection per job: SQLite stays per thread
+                with open_library(path=self.library_path) as library:  # one connection per job: SQLite stays per thread
                     result = self.fn(library)
         except Exception as e:
-            log.exception("background job %s failed", self.kind)
+            log.warning("background job %s failed: %s", self.kind, str(e).splitlines()[0] if str(e) else type(e).__name__)
+            log.info("background job %s failed", self.kind, exc_info=True)
             self.signals.ready.emit(self.kind, self.ticket, None, str(e) or type(e).__name__)
             return
         self.signals.ready.emit(self.kind, self.ticket, result, "")

@@ -24,14 +24,14 @@ USER_ERRORS = ("DatasetError", "LabelError", "SplitError", "TrainError", "ModelS
 
 def _dataset(source: str | None, mapping_text: str):
     """A folder of class folders, or the library's tag genres (mapped when a mapping is given)."""
-    from app.library.db import Library
+    from app.home import open_library
     from app.library.labels import library_pairs, parse_mapping
     from model.train.datasets import from_pairs, scan_folder
 
     if source is not None:
         return scan_folder(source)
     mapping = parse_mapping(mapping_text) if mapping_text.strip() else None
-    with Library() as lib:
+    with open_library(read_only=True) as lib:
         return from_pairs(library_pairs(lib, mapping), "library", sorted(mapping) if mapping else None)
 
 
@@ -129,6 +129,7 @@ class TrainingTab(QWidget):
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
+            app.aboutToQuit.connect(self._release_plots)
 
     # -- layout
     def _build(self) -> None:
@@ -485,6 +486,16 @@ class TrainingTab(QWidget):
             self.thread.wait(timeout_ms)
         if self.helper is not None and self.helper.isRunning():
             self.helper.wait(timeout_ms)
+
+    def _release_plots(self) -> None:
+        """Destroy the plot views while Qt still runs: left to the interpreter's exit, the confusion
+        view's scene crashes PySide6 (segmentation fault after the window closed)."""
+        import shiboken6
+
+        for view in (self.confusion, self.curves):
+            if shiboken6.isValid(view):
+                view.setParent(None)
+                shiboken6.delete(view)
 
     def closeEvent(self, event) -> None:
         self.shutdown()

@@ -71,12 +71,9 @@ def classify(library: Library, roots: list[str], found: list[discover.Found], un
              ear_keys: dict[str, str]) -> Plan:
     """Sort the files found against the library (ear_keys: ear name -> analyses key)."""
     plan = Plan(roots, found, unreachable)
-    plan.existing = {r[0]: r for r in library.db.execute(
-        "SELECT path, id, size, mtime, missing, fingerprint FROM tracks").fetchall()}
+    plan.existing = library.scan_tracks()
     analysed = {name: library.analysed_ids(key) for name, key in ear_keys.items()}
-    failed = {r[0]: (r[1], r[2]) for r in library.db.execute(
-        f"SELECT path, size, mtime FROM errors WHERE reason NOT IN ({','.join('?' * len(RETRIED_REASONS))})",
-        RETRIED_REASONS)}
+    failed = library.failed_files(tuple(RETRIED_REASONS))
     for f in found:
         key = to_db(f.path)
         row = plan.existing.get(key)

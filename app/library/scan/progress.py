@@ -36,6 +36,7 @@ class ScanSummary:
     unreadable_folders: int = 0
     crashed: int = 0  # files a reading process died on
     restarts: int = 0  # reading processes started again after one died
+    backup: str | None = None  # the copy of the library made after this scan (None: nothing changed)
     # library folders not on disk whose tracks turned up under a scanned folder: offer
     # 'folders move' (each {"old", "new", "tracks"})
     folder_moves: list = field(default_factory=list)

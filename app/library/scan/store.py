@@ -31,8 +31,7 @@ class TrackWriter:
 
     def _folder_id(self, folder: str) -> int | None:
         if folder not in self._folders:
-            row = self.library.db.execute("SELECT id FROM folders WHERE path = ?", [to_db(folder)]).fetchone()
-            self._folders[folder] = row[0] if row else None
+            self._folders[folder] = self.library.folder_id(folder)
         return self._folders[folder]
 
     def on_meta(self, meta: Meta, job: Job) -> tuple[TrackState | None, Decision]:
@@ -80,36 +79,22 @@ class TrackWriter:
             if entry is None:
                 moves.append(entry := {"old": lost, "new": root, "tracks": 0})
             entry["tracks"] += 1
-        key = to_db(path)
-        with self.library.db.conn:
-            self.library.db.execute("UPDATE tracks SET path = ? WHERE id = ?", [key, row[1]])
-            self.library.db.execute("DELETE FROM errors WHERE path = ?", [key])
+        self.library.move_track(row[1], path)
         self.summary.moved += 1
         return self.library.upsert_track(path, **fields)
 
     def _upsert(self, path: str, fingerprint: str | None, fields: dict) -> int:
         old = self.plan.existing.get(to_db(path))
         if old and old[5] and fingerprint and old[5] != fingerprint:
-            with self.library.db.conn:  # new audio in the same file: every model's result is stale
-                self.library.db.execute("DELETE FROM analyses WHERE track_id = ?", [old[1]])
+            self.library.forget_analyses(old[1])  # new audio in the same file: every model's result is stale
         return self.library.upsert_track(path, **fields)
 
     def _copy_twin(self, fingerprint: str | None, track_id: int, key: str) -> bool:
         """Copy the analysis of another track with the same audio (a copy of the file), if any."""
-        db = self.library.db
-        row = db.execute("SELECT t.id FROM tracks t JOIN analyses a ON a.track_id = t.id AND a.model = ?"
-                         " WHERE t.fingerprint = ? AND t.id != ? AND a.top_prob IS NOT NULL LIMIT 1",
-                         [key, fingerprint, track_id]).fetchone() if fingerprint else None
-        if row is None:
+        twin = self.library.analysed_twin(fingerprint, track_id, key)
+        if twin is None:
             return False
-        with db.conn:
-            db.execute(
-                "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts, window_probs,"
-                " embedding, embedding_std, dense, dense_max, top_labels, n_windows, analysed_at, analysis_seconds)"
-                " SELECT ?, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
-                " dense, dense_max, top_labels, n_windows, analysed_at, 0 FROM analyses WHERE track_id = ? AND model = ?",
-                [track_id, row[0], key])
-            self.library._bump()
+        self.library.copy_analysis(twin, track_id, key)
         return True
 
     def finish(self, state: TrackState) -> None:
