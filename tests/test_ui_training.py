@@ -190,3 +190,14 @@ def test_a_run_shows_in_the_status_bar_and_its_cancel_stops_it(qtbot):
     tab.thread = None
     tab.activity.emit("Stopped. Select run x and press Resume to continue.", 0.0, -1.0, -1.0)
     assert not w.cancel.isVisibleTo(w) and w.message.text().startswith("Stopped")
+
+
+def test_the_window_builds_and_shows_the_tab_when_it_is_opened(qtbot):
+    from app.ui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    w.show_view("training")
+    qtbot.waitUntil(lambda: w.training_view.widget is not None, timeout=30_000)
+    assert isinstance(w.training_view.widget, TrainingTab) and w.training_view.widget.isVisible()

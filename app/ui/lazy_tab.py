@@ -36,6 +36,7 @@ class LazyTab(QWidget):
             self.widget = build()
             self._loading.hide()
             self.layout().addWidget(self.widget)
+            self.widget.show()  # a child added to a widget already shown stays hidden until shown
             if self._on_built is not None:
                 self._on_built(self.widget)
         return self.widget

@@ -39,7 +39,6 @@ class ConfusionView(pg.GraphicsLayoutWidget):
         """Short titles only: the plot is narrow, so long text is elided rather than clipped mid-word."""
         self.title = title
         self.plot.setTitle(title if len(title) <= 40 else title[:39] + "…", size="9pt")
-        self.plot.titleLabel.setToolTip(title)
 
     def show_matrix(self, matrix, classes: list[str], title: str | None = None) -> None:
         m = np.asarray(matrix, dtype=float)

@@ -129,6 +129,7 @@ class TrainingTab(QWidget):
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
+            app.aboutToQuit.connect(self._release_plots)
 
     # -- layout
     def _build(self) -> None:
@@ -485,6 +486,16 @@ class TrainingTab(QWidget):
             self.thread.wait(timeout_ms)
         if self.helper is not None and self.helper.isRunning():
             self.helper.wait(timeout_ms)
+
+    def _release_plots(self) -> None:
+        """Destroy the plot views while Qt still runs: left to the interpreter's exit, the confusion
+        view's scene crashes PySide6 (segmentation fault after the window closed)."""
+        import shiboken6
+
+        for view in (self.confusion, self.curves):
+            if shiboken6.isValid(view):
+                view.setParent(None)
+                shiboken6.delete(view)
 
     def closeEvent(self, event) -> None:
         self.shutdown()
