@@ -32,6 +32,7 @@ from .scan.ears import Ear, bbnn_ear, default_threads
 from .scan.musicnn_ear import musicnn_ear
 from .scan.infer import Batcher, TrackState
 from .scan.lock import ScanLock, ScanRunning, scan_running
+from .scan.memory import trim
 from .scan.plan import Plan
 from .scan.pool import Crashed, InlineReader, ReaderPool
 from .scan.progress import STAGES, Reporter, ScanProgress, ScanSummary
@@ -208,6 +209,7 @@ class _Pipeline:
                 self._handle(message)
             if self.batcher.waiting() and (not messages or self.batcher.full()):
                 self.batcher.run()
+                trim()
                 for state in [s for s in self.tracks.values() if s.complete]:
                     self._store(state)
 

@@ -23,7 +23,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..db import LibraryError
-from .reader import Decision, Done, Failed, FrontEnds, Job, Meta, read_track
+from .memory import trim
+from .reader import Chunk, Decision, Done, Failed, FrontEnds, Job, Meta, read_track
 
 QUEUE_PER_WORKER = 2  # the file being read and the next one, so a worker never waits for work
 START_FAILURES = 3  # workers in a row that die before they are ready: give up
@@ -87,6 +88,8 @@ def _run(track, conn) -> None:
         while True:
             message = track.send(reply)
             conn.send(message)
+            if isinstance(message, Chunk):
+                trim()
             reply = conn.recv() if isinstance(message, Meta) and message.awaiting else None
     except StopIteration:
         pass
