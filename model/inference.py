@@ -36,6 +36,20 @@ def track_probs(window_probs: np.ndarray) -> np.ndarray:
     return np.asarray(window_probs, dtype=np.float32).mean(axis=0)
 
 
+def _onnx_session(model: BBNN, spec: MelSpec, fallback: bool):
+    """BBNN on ONNX Runtime; when 'auto' chose it and the export or the session fails (a partial
+    install, an exporter change), None: the caller runs torch instead and says so in the log."""
+    from .onnx_runtime import OnnxBBNN
+
+    try:
+        return OnnxBBNN(model, spec.n_frames, spec.n_mels)
+    except Exception as e:  # noqa: BLE001 - any exporter/runtime failure means "use torch"
+        if not fallback:
+            raise
+        log.warning("ONNX Runtime unavailable (%s: %s); running the model in torch", type(e).__name__, e)
+        return None
+
+
 def auto_precision(device: torch.device) -> str:
     if device.type == "cuda":
         return "fp16"
@@ -91,16 +105,17 @@ class Predictor:
         self.spec = spec
         self.model = model.eval().to(self.device)
         self._frontend: LogMel | None = None  # built when mels() is first used (it imports librosa)
-        if precision == "auto":
+        chosen_by_auto = precision == "auto"
+        if chosen_by_auto:
             precision = auto_precision(self.device)
         self.precision = precision
         self._onnx = None
         if precision == ONNX:
             if self.device.type != "cpu":
                 raise ValueError("precision 'onnx' runs on the CPU only")
-            from .onnx_runtime import OnnxBBNN
-
-            self._onnx = OnnxBBNN(self.model, spec.n_frames, spec.n_mels)
+            self._onnx = _onnx_session(self.model, spec, fallback=chosen_by_auto)
+            if self._onnx is None:
+                self.precision = precision = CPU_BF16_AUTO if cpu_has_native_bf16() else "fp32"
         self.channels_last = self.device.type == "cpu"
         if self.channels_last:
             # channels_last is 2.5x faster on x86 CPUs (oneDNN); small batches keep caches warm

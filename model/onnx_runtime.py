@@ -22,7 +22,8 @@ INPUT = "mels"
 
 
 def available() -> bool:
-    return importlib.util.find_spec("onnxruntime") is not None
+    """Both halves are needed: torch's exporter writes the graph with `onnx`, onnxruntime runs it."""
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
 
 
 class _Outputs(torch.nn.Module):
