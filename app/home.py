@@ -97,7 +97,18 @@ def open_library(read_only: bool = False, path: Path | None = None):
             Library(path).close()
         except LibraryError:
             pass  # the read-only open below says what is wrong
-    return Library(path, read_only=read_only, active_model=active_model_key)
+    return Library(path, read_only=read_only, active_model=active_model_key, tagger=installed_tagger)
+
+
+def installed_tagger() -> str | None:
+    """The installed tagger's (MusiCNN's) name, or None (also when the user switched it off)."""
+    if not musicnn_enabled():
+        return None
+    try:
+        manifest = model_store().musicnn()
+    except Exception:  # noqa: BLE001 - a damaged manifest: no tags, the rest of the library still works
+        return None
+    return manifest.name if manifest else None
 
 
 def active_model_key() -> tuple[str, ...] | None:

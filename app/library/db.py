@@ -133,20 +133,6 @@ def blob(array) -> bytes:
 ActiveModel = str | tuple[str, ...] | Callable[[], str | tuple[str, ...] | None] | None
 
 
-def _tagger_model() -> str | None:
-    """The installed tagger's (MusiCNN's) name, or None (also when the user switched it off: then
-    the library shows no tags and similarity uses the genre model alone)."""
-    from app.home import model_store, musicnn_enabled
-
-    if not musicnn_enabled():
-        return None
-    try:
-        manifest = model_store().musicnn()
-    except Exception:  # a damaged manifest: no tags, the rest of the library still works
-        return None
-    return manifest.name if manifest else None
-
-
 def finite_rows(matrix: np.ndarray) -> np.ndarray:
     """Mask of rows with no NaN or infinite value."""
     return np.isfinite(matrix).all(axis=1) if matrix.size else np.ones(len(matrix), bool)
@@ -159,7 +145,7 @@ class Library:
     home, beside a scan that is writing, and on a backup, and never changes the file."""
 
     def __init__(self, path: str | Path | None = None, timeout: float = 10.0, read_only: bool = False,
-                 active_model: ActiveModel = None) -> None:
+                 active_model: ActiveModel = None, tagger: str | Callable[[], str | None] | None = None) -> None:
         if path is None:
             from app.home import library_path
 
@@ -167,6 +153,7 @@ class Library:
         self.path = Path(path)
         self.read_only = read_only
         self._active = active_model
+        self._tagger = tagger
         try:
             self.db = sqlite_utils.Database(self._connect(timeout))
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -629,12 +616,13 @@ class Library:
         return int(row[0]), int(row[1])
 
     def tagger_name(self) -> str | None:
-        """The installed tagger's (MusiCNN's) name in the model store, or None."""
-        return _tagger_model()
+        """The installed tagger's (MusiCNN's) name, as the caller told it (a name or a function giving
+        it), or None: then the library shows no tags and similarity uses the genre model alone."""
+        return self._tagger() if callable(self._tagger) else self._tagger
 
     def tagger_key(self) -> str | None:
         """What the installed tagger's (MusiCNN's) analyses are stored under, or None."""
-        name = _tagger_model()
+        name = self.tagger_name()
         return self._model(name) if name else None
 
     def top_tags(self, track_id: int, n: int = 5, tagger: str | None = None) -> list[tuple[str, float]]:
