@@ -133,6 +133,18 @@ def blob(array) -> bytes:
 ActiveModel = str | tuple[str, ...] | Callable[[], str | tuple[str, ...] | None] | None
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a script, one at a time (executescript would commit the open transaction)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip():
+        yield pending
+
+
 def finite_rows(matrix: np.ndarray) -> np.ndarray:
     """Mask of rows with no NaN or infinite value."""
     return np.isfinite(matrix).all(axis=1) if matrix.size else np.ones(len(matrix), bool)
@@ -202,14 +214,28 @@ class Library:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _migrate(self) -> None:
+    def _schema_version(self) -> int:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise LibraryError(f"{self.path} was written by a newer Cratedigger (schema {version}); please upgrade")
-        for v in range(version, SCHEMA_VERSION):
-            with self.db.conn:
-                self.db.conn.executescript(MIGRATIONS[v])
-                self.db.execute(f"PRAGMA user_version = {v + 1}")
+        return version
+
+    def _migrate(self) -> None:
+        if self._schema_version() == SCHEMA_VERSION:
+            return
+        conn = self.db.conn
+        # Two processes opening a new library at once (two scans, the app and a scan) must not both
+        # migrate: the write lock is taken first and the version read again under it.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for v in range(self._schema_version(), SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[v]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {v + 1}")
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
 
     def model_key(self, model: str | None = None) -> str | None:
         """The key analyses are stored under, for a model given by key or name (None: the
