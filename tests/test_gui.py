@@ -1,6 +1,7 @@
 """The desktop app under pytest-qt (offscreen): each view, background scan, first run, responsiveness."""
 
 import http.server
+import os
 import threading
 import time
 from functools import partial
@@ -8,6 +9,7 @@ from functools import partial
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
+from PySide6.QtWidgets import QMessageBox
 
 from app.home import model_store, open_library
 from app.library.db import Library
@@ -169,10 +171,11 @@ def test_more_like_this_fills_from_the_library(grouped, window, qtbot):
     assert view.playlist().count(seed) == 1  # export and play do not repeat the seed
 
 
-def test_track_panel_shows_tags_genres_and_timeline(grouped, window):
+def test_track_panel_shows_tags_genres_and_timeline(grouped, window, qtbot):
     track_id = next(iter(grouped))
     window.ctx.select([track_id])
     view = window.track_view
+    qtbot.waitUntil(lambda: view.shown == track_id, timeout=3000)  # read in the background
     assert view.values["artist"].text().startswith("G")
     assert "Analysed by" in view.status.text()
     assert len(view.bars.listDataItems()) + len(view.bars.items()) > 0
@@ -180,7 +183,7 @@ def test_track_panel_shows_tags_genres_and_timeline(grouped, window):
     assert view.tag_bars.isHidden() and "model fetch musicnn" in view.tag_note.text()
 
 
-def test_track_panel_and_table_show_musicnn_tags(grouped, window):
+def test_track_panel_and_table_show_musicnn_tags(grouped, window, qtbot):
     from model.musicnn import MSD_LABELS, MusiCNN, MusicnnSpec
     from model.store import KIND_MUSICNN, Manifest
 
@@ -197,6 +200,7 @@ def test_track_panel_and_table_show_musicnn_tags(grouped, window):
     lib.close()
     window.ctx.select([track_id])
     view = window.track_view
+    qtbot.waitUntil(lambda: view.shown == track_id, timeout=3000)
     assert not view.tag_bars.isHidden() and view.tag_note.isHidden()
     assert view.tag_bars.getAxis("left")._tickLevels[0][-2:] == [(8, "Mellow"), (9, "chill")]
     window.library_view.model.set_search("mellow")
@@ -517,39 +521,132 @@ def test_cluster_rename_is_kept(grouped, window):
     assert {c["cluster"]: c["name"] for c in clusters(Library(), MODEL_NAME)}[cluster] == "Boss fights"
 
 
-def test_no_event_loop_stall_in_map_build_similar_and_click(grouped, window, qtbot):
-    """Between two ticks of a 10 ms timer the GUI thread must not work more than 50 ms (its own CPU
-    time, which a machine busy with other processes does not inflate); wall-clock gaps, which also
-    catch a worker holding the GIL, must stay under 250 ms even on a loaded 2-core machine."""
-    gaps, last, phase = [], [time.perf_counter(), time.thread_time()], ["idle"]
+def _thread_times() -> dict[int, tuple[float, float]]:
+    """Per thread of this process: seconds on a CPU, and seconds runnable but kept off a CPU by the
+    OS (Linux /proc/<pid>/task/<tid>/schedstat, fields 1 and 2); empty elsewhere."""
+    times = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return times
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                fields = f.read().split()
+            times[int(tid)] = (int(fields[0]) / 1e9, int(fields[1]) / 1e9)
+        except (OSError, IndexError, ValueError):
+            pass
+    return times
 
-    def tick():
-        now, cpu = time.perf_counter(), time.thread_time()
-        gaps.append((cpu - last[1], now - last[0], phase[0]))
-        last[:] = [now, cpu]
 
-    timer = QTimer()
-    timer.timeout.connect(tick)
-    timer.start(10)
+class _Gaps:
+    """Ticks of a 10 ms timer, and for each gap between two ticks what the OS, not this process,
+    is to blame for: the time our threads waited for a CPU (the GUI thread's wait plus the longest
+    wait of another thread of ours, which may hold the GIL the GUI thread needs), and, when no
+    other thread of ours ran or waited to run, the time the GUI thread slept in its event loop's
+    wait past the timer's due time (a late wakeup: nothing of ours could have held it up).
+    Everything else counts as a stall: the GUI thread's work, its waits for the GIL or I/O."""
+
+    INTERVAL = 0.010
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QAbstractEventDispatcher
+
+        self.rows: list[tuple[float, float, float, str]] = []  # wall, GUI thread CPU, the OS's share, phase
+        self.phase = "idle"
+        self.main = threading.get_native_id()
+        self._idle, self._blocked_at = 0.0, None
+        dispatcher = QAbstractEventDispatcher.instance()
+        dispatcher.aboutToBlock.connect(self._blocking)
+        dispatcher.awake.connect(self._awake)
+        self._last = self._now()
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+
+    def _blocking(self) -> None:
+        self._blocked_at = time.perf_counter()
+
+    def _awake(self) -> None:
+        if self._blocked_at is not None:
+            self._idle += time.perf_counter() - self._blocked_at
+            self._blocked_at = None
+
+    def _now(self):
+        return time.perf_counter(), _thread_times()
+
+    def _tick(self) -> None:
+        now = self._now()
+        (t0, s0), (t1, s1) = self._last, now
+        delta = {t: (s1[t][0] - s0[t][0], s1[t][1] - s0[t][1]) for t in s1 if t in s0}
+        gui_cpu, gui_wait = delta.pop(self.main, (0.0, 0.0))
+        others_wait = max((w for _, w in delta.values()), default=0.0)
+        others_quiet = sum(c + w for c, w in delta.values()) < 0.001
+        late_wakeup = max(0.0, self._idle - self.INTERVAL) if others_quiet and s1 else 0.0
+        # a late wakeup includes the GUI thread's wait for a CPU once woken: the larger of the two counts
+        self.rows.append((t1 - t0, gui_cpu, others_wait + max(gui_wait, late_wakeup), self.phase))
+        self._last, self._idle = now, 0.0
+
+    def stalls(self) -> list[tuple[float, str]]:
+        """Per gap: wall time less the OS's share, with its phase, longest first."""
+        return sorted(((max(0.0, wall - off), phase) for wall, _, off, phase in self.rows), reverse=True)
+
+    def summary(self) -> str:
+        """Per phase, in ms: the longest gap as measured, the longest less the OS's share, the most
+        CPU time the GUI thread used in one gap."""
+        worst: dict[str, list[float]] = {}
+        for wall, cpu, off, phase in self.rows:
+            w = worst.setdefault(phase, [0.0, 0.0, 0.0])
+            w[:] = [max(w[0], wall), max(w[1], wall - off), max(w[2], cpu)]
+        return "; ".join(f"{p}: {w * 1000:.0f} wall, {s * 1000:.0f} ours, {c * 1000:.0f} cpu"
+                         for p, (w, s, c) in worst.items())
+
+
+def test_no_event_loop_stall_in_map_build_similar_click_path_and_import(grouped, window, qtbot, monkeypatch, home):
+    """No gap over 50 ms between two ticks of a 10 ms timer while the map is built, similar tracks
+    and a path are found, a point is clicked and a model is imported. The time the OS did not
+    schedule this process (another process had the CPU: the suite runs 2 workers on 2 cores) is
+    measured and left out; everything else counts, including waits for the GIL held by our threads."""
+    monkeypatch.setattr("app.ui.model_view.QMessageBox.question", lambda *a, **k: QMessageBox.StandardButton.No)
+    from conftest import save_random_model
+
+    save_random_model(home / "elsewhere", name="imported", seed=3, activate=False)
+    gaps = _Gaps()
+    gaps.timer.start(10)
     window.show_view("map")
     qtbot.wait(50)
-    phase[0] = "map build"
+    gaps.phase = "map build"
     with qtbot.waitSignal(window.ctx.tasks.done, timeout=120_000):
         window.build_map(refit=True)
     qtbot.waitUntil(lambda: not window.ctx.jobs.pending(), timeout=10_000)
-    phase[0] = "similar"
+    qtbot.wait(30)  # every phase gets ticks, however quick its action
+    ids = list(grouped)
+    gaps.phase = "similar"
     with qtbot.waitSignal(window.ctx.similar_ready, timeout=5000):
-        window.similar_view.show_for([next(iter(grouped))])
-    phase[0] = "map click"
+        window.similar_view.show_for([ids[0]])
+    qtbot.wait(30)
+    gaps.phase = "map click"
     view = window.map_view
     view._clicked(view.scatter, [view.scatter.points()[3]])
+    qtbot.waitUntil(lambda: window.track_view.shown == int(view.scatter.points()[3].data()), timeout=5000)
+    qtbot.wait(30)
+    gaps.phase = "path"
+    with qtbot.waitSignal(window.ctx.path_ready, timeout=5000):
+        window.similar_view.walk_to(ids[-1], steps=4)
+    qtbot.wait(30)
+    gaps.phase = "model import"
+    with qtbot.waitSignal(window.ctx.tasks.done, timeout=60_000):
+        window.import_model(str(home / "elsewhere" / "models" / "imported.safetensors"))
+    qtbot.waitUntil(lambda: not window.ctx.jobs.pending(), timeout=10_000)
     qtbot.wait(100)
-    timer.stop()
-    assert len(gaps) > 10
-    busy = max(gaps)
-    assert busy[0] < 0.05, f"the GUI thread worked {busy[0] * 1000:.0f} ms without returning during {busy[2]}"
-    wall = max(gaps, key=lambda g: g[1])
-    assert wall[1] < 0.25, f"event loop blocked for {wall[1] * 1000:.0f} ms during {wall[2]}"
+    gaps.timer.stop()
+    assert model_store().active_name() == "imported"
+    assert {phase for *_, phase in gaps.rows} >= {"map build", "similar", "map click", "path", "model import"}
+    busy = max(gaps.rows, key=lambda g: g[1])
+    assert busy[1] < 0.05, f"the GUI thread worked {busy[1] * 1000:.0f} ms without returning during {busy[3]}"
+    stall, phase = gaps.stalls()[0]
+    print("longest gaps:", gaps.summary())
+    assert stall < 0.05, f"event loop blocked for {stall * 1000:.0f} ms during {phase}; longest gaps: {gaps.summary()}"
 
 
 CLOSE_SCRIPT = """

@@ -302,7 +302,7 @@ class LibraryView(QWidget):
 
     def _selection_changed(self, *_):
         ids = self.selected_ids()
-        if ids:
+        if ids and ids != self.ctx.selected:  # not again when the table follows a choice made elsewhere
             self.ctx.select(ids)
 
     def select_track(self, track_id: int) -> None:

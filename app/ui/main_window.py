@@ -348,24 +348,27 @@ class MainWindow(QMainWindow):
         self.ctx.tasks.run("map", work)
 
     def fetch_model(self, dataset: str, fold: int) -> None:
-        store = self.ctx.store
+        def work(report, cancelled):  # in a process of its own: torch's import must not hold the window's GIL
+            from app.library.model_tasks import fetch_model
 
-        def work(report, cancelled):
-            return store.fetch(dataset, fold, progress=lambda d, t: report(d, t or 0, "Downloading the model"),
-                               cancelled=cancelled)
+            return fetch_model(dataset, fold, progress=lambda d, t: report(d, t, "Downloading the model"),
+                               should_stop=cancelled)
 
         self.ctx.tasks.run("fetch", work)
 
     def import_model(self, path: str) -> None:
-        store = self.ctx.store
-        self.ctx.tasks.run("import", lambda report, cancelled: store.import_file(path))
+        def work(report, cancelled):
+            from app.library.model_tasks import import_model
+
+            return import_model(path)
+
+        self.ctx.tasks.run("import", work)
 
     def fetch_musicnn(self) -> None:
-        store = self.ctx.store
-
         def work(report, cancelled):
-            return store.fetch_musicnn(progress=lambda d, t: report(d, t or 0, "Downloading MusiCNN"),
-                                       cancelled=cancelled)
+            from app.library.model_tasks import fetch_musicnn
+
+            return fetch_musicnn(progress=lambda d, t: report(d, t, "Downloading MusiCNN"), should_stop=cancelled)
 
         self.ctx.tasks.run("fetch-musicnn", work)  # its own name: it queues beside a model download
 

@@ -1,4 +1,5 @@
-"""The Track panel: tags, cover art, the genre bar chart, MusiCNN's top tags beside it, and the per-window genre timeline."""
+"""The Track panel: tags, cover art, the genre bar chart, MusiCNN's top tags beside it, and the per-window genre timeline.
+What it shows (the track's row, its analysis, tags and cover art from the file) is read off the GUI thread."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class TrackView(QWidget):
         super().__init__()
         self.ctx = ctx
         self.track_id: int | None = None
+        self.shown: int | None = None  # the track whose details are drawn
         self.heading = QLabel("Select a track in the library or on the map.")
         self.heading.setStyleSheet("font-size: 16pt; font-weight: 600")
         self.cover = QLabel("no cover art")
@@ -85,14 +87,17 @@ class TrackView(QWidget):
         ctx.track_selected.connect(self.show_track)
 
     def show_track(self, track_id: int) -> None:
-        track = self.ctx.library.track(track_id)
-        if track is None:
-            return
+        """Read the track's details in the background; they are drawn when they arrive."""
         self.track_id = track_id
+        self.ctx.jobs.submit("track", lambda library: track_details(library, track_id), self._show_details)
+
+    def _show_details(self, details: dict | None) -> None:
+        if details is None or details["track"]["id"] != self.track_id:
+            return
+        track, error, analysis = details["track"], details["error"], details["analysis"]
         self._duration = track["duration"]
         name = track["title"] or Path(display_path(track["path"])).name
         self.heading.setText(" - ".join(x for x in (track["artist"], name) if x))
-        error = self.ctx.library.track_error(track_id)
         broken = error is not None or track.get("missing")
         for _, key in FIELDS:
             value = track.get(key)
@@ -104,22 +109,15 @@ class TrackView(QWidget):
                 value = "not readable" if error else value
             self.values[key].setText("" if value is None else str(value))
         self.play.setEnabled(not broken)
-        data = read_cover(from_db(track["path"]))
-        pix = QPixmap()
-        if data and pix.loadFromData(data):
-            self.cover.setPixmap(pix.scaled(self.cover.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                            Qt.TransformationMode.SmoothTransformation))
-        else:
-            self.cover.setPixmap(QPixmap())
-            self.cover.setText("no cover art")
-        analysis = self.ctx.library.analysis(track_id)
+        self._show_cover(details["cover"])
         self.bars.clear()
         self.timeline.clear()
         self.bars.getAxis("left").setTicks(None)
         self.timeline.setTitle("Genre by window")
         if track.get("missing"):
             self.status.setText("The file is gone from its folder (a drive unplugged, or moved away).")
-        self._draw_tags(track_id)
+        self._draw_tags(details["tags"], details["tagger"])
+        self.shown = track["id"]
         if analysis is None:
             if error:
                 self.status.setText(f"Not analysed: {error['reason']} – {error['detail']}")
@@ -128,6 +126,15 @@ class TrackView(QWidget):
             return
         self.status.setText(f"Analysed by {analysis['model']} from {len(analysis['window_starts'])} windows.")
         self._draw(analysis)
+
+    def _show_cover(self, data: bytes | None) -> None:
+        pix = QPixmap()
+        if data and pix.loadFromData(data):
+            self.cover.setPixmap(pix.scaled(self.cover.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                            Qt.TransformationMode.SmoothTransformation))
+        else:
+            self.cover.setPixmap(QPixmap())
+            self.cover.setText("no cover art")
 
     def _draw(self, analysis: dict) -> None:
         classes = analysis["classes"]
@@ -163,12 +170,11 @@ class TrackView(QWidget):
         except Exception:  # a damaged manifest counts as absent here; the Model view says more
             return False
 
-    def _draw_tags(self, track_id: int) -> None:
+    def _draw_tags(self, top: list[tuple[str, float]], tagger: str | None) -> None:
         """MusiCNN's ten most probable tags as bars, or a line saying why there are none."""
         self.tag_bars.clear()
-        top = self.ctx.library.top_tags(track_id, 10)
         if not top:
-            if self.ctx.library.tagger_name() is not None:
+            if tagger is not None:
                 note = "Not tagged yet: scan again to hear it with MusiCNN."
             elif self._musicnn_installed():
                 note = "MusiCNN is switched off (Model view): the genre model listens alone."
@@ -188,3 +194,13 @@ class TrackView(QWidget):
         self.tag_bars.getAxis("left").setTicks([list(enumerate(names))])
         self.tag_bars.setXRange(0, 1)
         self.tag_bars.setYRange(-0.6, len(names) - 0.4)
+
+
+def track_details(library, track_id: int) -> dict | None:
+    """Everything the panel shows about a track (runs on a worker thread): None if it is gone."""
+    track = library.track(track_id)
+    if track is None:
+        return None
+    return {"track": track, "error": library.track_error(track_id), "analysis": library.analysis(track_id),
+            "cover": read_cover(from_db(track["path"])), "tags": library.top_tags(track_id, 10),
+            "tagger": library.tagger_name()}
