@@ -1,6 +1,10 @@
 """"More like this": cosine similarity over the stored track representations.
 
 `rank` is the pure maths (scores, exclusions, diversity); `similar` reads the library.
+The query is expanded once: the seeds' mean direction plus the mean of its EXPANSION nearest
+other tracks, and every track is scored by its cosine to that (pseudo-relevance feedback: the
+seed's closest neighbours vote for what "like this" means, which damps a lone seed's quirks;
+measured on real music, see `EXPANSION`).
 Diversity (0..1) re-ranks with maximal marginal relevance: each next pick trades its similarity
 to the seeds against its similarity to what was already picked; any diversity above 0 also drops
 near-duplicates (cosine > 0.98 to a pick) and never lets one artist play twice in a row.
@@ -15,17 +19,35 @@ import numpy as np
 from .vectors import vector_index
 
 NEAR_DUPLICATE = 0.98
+# Nearest tracks averaged into the query (0: the seeds alone). Same-label precision@5 on real music
+# (bench/similarity_eval.py --list, sets of bench/sets), default representation without -> with:
+# 7 soundtracks 0.642 -> 0.637, 5 of them 0.831 -> 0.852, three styles 0.962 -> 0.958, eight
+# packages 0.513 -> 0.528; the BBNN blend alone 0.565 -> 0.573, 0.784 -> 0.795, 0.879 -> 0.902,
+# 0.468 -> 0.481. 2 and 4 neighbours measured within 0.02 of 3; 5 or more lose.
+EXPANSION = 3
 
 
-def query_vector(matrix: np.ndarray, seed_rows: np.ndarray) -> np.ndarray:
-    q = matrix[seed_rows].mean(axis=0)
-    return q / max(float(np.linalg.norm(q)), 1e-12)
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def query_vector(matrix: np.ndarray, seed_rows: np.ndarray, expansion: int = EXPANSION) -> np.ndarray:
+    """The seeds' mean direction, expanded with the mean of its `expansion` nearest other rows."""
+    q = unit(matrix[seed_rows].mean(axis=0))
+    others = len(matrix) - len(np.unique(seed_rows))
+    k = min(expansion, others)
+    if k <= 0:
+        return q
+    scores = matrix @ q
+    scores[seed_rows] = -np.inf
+    nearest = np.argpartition(-scores, k - 1)[:k]
+    return unit(q + matrix[nearest].mean(axis=0))
 
 
 def rank(matrix: np.ndarray, seed_rows: np.ndarray, n: int, allowed: np.ndarray | None = None,
-         diversity: float = 0.0, artists: list | None = None) -> list[tuple[int, float]]:
-    """Top-n rows by cosine to the seeds' mean: [(row, score)]. `allowed`: boolean mask."""
-    q = query_vector(matrix, seed_rows)
+         diversity: float = 0.0, artists: list | None = None, expansion: int = EXPANSION) -> list[tuple[int, float]]:
+    """Top-n rows by cosine to the expanded query (`query_vector`): [(row, score)]. `allowed`: boolean mask."""
+    q = query_vector(matrix, seed_rows, expansion)
     scores = matrix @ q
     mask = np.ones(len(scores), bool) if allowed is None else allowed.copy()
     mask[seed_rows] = False

@@ -11,8 +11,10 @@ A track has up to two analyses, keyed by model: the genre model's (BBNN) and the
     blend      the embedding and the 16 principal components of the dense features, two equally
                weighted blocks (48-d): the BBNN-only default
     musicnn    MusiCNN's 200-d penultimate layer, mean over its patches
-    musicnn+blend  musicnn (weight 1) beside blend (its two blocks together weight 0.75), 248-d:
-               the default when MusiCNN has analysed every track BBNN has
+    musicnn_dense_max  MusiCNN's 200-d dense layer, max over its patches
+    musicnn+blend  musicnn (weight 1) beside blend (its two blocks together weight 0.75), 248-d
+    musicnn+dense_max+blend  musicnn and musicnn_dense_max (together weight 1) beside blend
+               (weight 0.75), 448-d: the default when MusiCNN has analysed every track BBNN has
 A `Basis` is fitted on a library: every block is standardised over the tracks (feature mean 0,
 unit variance: the ReLU features are all positive, so raw cosines are all close to 1), projected
 on its principal components where the representation says so, L2-normalised and weighted; the
@@ -58,23 +60,34 @@ BLOCKS: dict[str, list[BlockSpec]] = {
     "musicnn+blend": [BlockSpec(("embedding",), source=TAGGER),
                       BlockSpec(("embedding",), weight=_BLEND_WEIGHT * _HALF),
                       BlockSpec(("dense",), 16, weight=_BLEND_WEIGHT * _HALF)],
+    "musicnn_dense_max": [BlockSpec(("dense_max",), source=TAGGER)],
+    "musicnn+dense_max+blend": [BlockSpec(("embedding",), weight=_HALF, source=TAGGER),
+                                BlockSpec(("dense_max",), weight=_HALF, source=TAGGER),
+                                BlockSpec(("embedding",), weight=_BLEND_WEIGHT * _HALF),
+                                BlockSpec(("dense",), 16, weight=_BLEND_WEIGHT * _HALF)],
 }
 KINDS = tuple(BLOCKS)
 # Chosen by bench/similarity_eval.py --list on real music (bench/sets: Debian game soundtracks;
 # the authors' GTZAN fold 5 with 3 windows per track; MusiCNN on 3 of the 10 3-s patches of each
-# window), P@5 of same-label neighbours:
-#                                        blend  dense_max  musicnn  musicnn+blend
-#   7 soundtracks, by package (125)      0.565    0.509     0.579      0.630
-#   5 of them (85)                       0.784    0.760     0.760      0.819
-#   3 styles: orchestral, electronic,    0.879    0.894     0.940      0.955
+# window), P@5 of same-label neighbours as `similar` ranks them (query expanded with its 3 nearest
+# tracks, see similarity.EXPANSION; without the expansion in brackets):
+#                                    blend          musicnn        musicnn+blend  musicnn+dense_max+blend
+#   7 soundtracks, by package (125)  0.573 (0.565)  0.594 (0.579)  0.624 (0.630)  0.637 (0.642)
+#   5 of them (85)                   0.795 (0.784)  0.760 (0.760)  0.845 (0.819)  0.852 (0.831)
+#   3 styles: orchestral, electronic,0.902 (0.879)  0.951 (0.940)  0.962 (0.955)  0.958 (0.962)
 #     MIDI tunes (53)
-# With MusiCNN on all 10 patches of every window musicnn+blend gives 0.637 / 0.835 / 0.955, on
-# one patch per window 0.571 / 0.786 / 0.943, on the whole track (three styles) 0.958. MusiCNN
-# hears style and instrumentation that BBNN's ten GTZAN genres do not tell apart; BBNN's blend
-# adds a sense of production (same soundtrack) that lifts MusiCNN on the mixed sets. Blend
-# weights 0.5 and 1.0 measured within 0.03 of 0.75.
+#   8 packages, 12 each (94)         0.481 (0.468)  0.445 (0.447)  0.517 (0.498)  0.528 (0.513)
+# MusiCNN hears style and instrumentation that BBNN's ten GTZAN genres do not tell apart; BBNN's
+# blend adds a sense of production (same soundtrack) that lifts MusiCNN on the mixed sets; the
+# max of MusiCNN's dense layer over the patches adds its loudest moments to the penultimate mean.
+# Tried and not kept (within 0.02, or worse): blend weights 0.5 and 1.0, MusiCNN's tag
+# probabilities or penultimate std as another block, PCA whitening of a block (0.10-0.20 worse),
+# log-mel and MFCC statistics (a "production" block), hubness reduction (CSLS, local scaling,
+# mutual proximity: within +-0.015). MusiCNN's 753-d mid-end mean pool beside the blend scored
+# 0.629 / 0.861 / 0.974 / 0.545 but is not stored (3 KB a track). The mixed sets stay far from
+# 0.90: the soundtracks overlap in style (see the README).
 BBNN_KIND = "blend"
-MUSICNN_KIND = "musicnn+blend"
+MUSICNN_KIND = "musicnn+dense_max+blend"
 DEFAULT_KIND = BBNN_KIND  # what a library without MusiCNN analyses uses (see `default_kind`)
 
 
@@ -253,7 +266,7 @@ def vector_index(library, model: str, kind: str | None = None) -> VectorIndex:
         if cached is not None and cached.version == version:
             return cached
     stamp = _library_stamp(library)
-    saved = _saved_path(library, model, kind if key[3] is None else f"{kind}\0{key[3]}")
+    saved = _saved_path(library, model, kind, key[3])
     index = _load_saved(saved, version, stamp)
     if index is None:
         ids, matrix, _ = features(library, model, kind)
@@ -272,10 +285,13 @@ def _library_stamp(library) -> int:
         return 0
 
 
-def _saved_path(library, model: str, kind: str) -> Path:
+def _saved_path(library, model: str, kind: str, tagger: str | None) -> Path:
+    """The saved matrix's file: one per library, model, representation (and its blocks, so a
+    representation whose definition changed is never answered from a file of the old one) and tagger."""
     from app.home import cache_dir
 
-    key = hashlib.sha1(f"{os.path.abspath(str(library.path))}\0{model}\0{kind}".encode()).hexdigest()[:20]
+    text = "\0".join([os.path.abspath(str(library.path)), model, kind, repr(BLOCKS[kind])] + ([tagger] if tagger else []))
+    key = hashlib.sha1(text.encode()).hexdigest()[:20]
     return cache_dir() / "vectors" / f"{key}.npz"
 
 
