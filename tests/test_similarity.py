@@ -58,6 +58,14 @@ def test_query_expansion_with_few_tracks():
     assert [r for r, _ in rank(m, np.array([0, 0]), 5, expansion=5)] == [2, 1]  # k clipped to the others
 
 
+def test_ranking_a_shortlist_by_the_expanded_query_matches_ranking_every_track():
+    m = normalise(np.random.default_rng(3).normal(size=(4000, 12)))
+    for seeds in ([5], [7, 900]):
+        scores = m @ query_vector(m, np.array(seeds), 3)
+        scores[seeds] = -np.inf
+        assert [r for r, _ in rank(m, np.array(seeds), 20, expansion=3)] == list(np.argsort(-scores, kind="stable")[:20])
+
+
 def test_diversity_breaks_runs_of_one_artist_and_near_duplicates():
     lib, _ = grouped_library(groups=2, per_group=30)
     results = similar(lib, [1], n=12, model=MODEL, diversity=0.5)
