@@ -52,7 +52,7 @@ def _build(home: str | None, library_path: str, refit: bool, options: dict) -> d
         return build_map(library, refit=refit, progress=report, should_stop=_cancel.is_set, **options)
 
 
-def _place(home: str | None, library_path: str) -> dict:
+def _place(home: str | None, library_path: str, warm: bool) -> dict:
     """Runs in the worker process."""
     if home:
         os.environ["CRATEDIGGER_HOME"] = home
@@ -61,7 +61,7 @@ def _place(home: str | None, library_path: str) -> dict:
     from .mapping import place_new_tracks
 
     with open_library(path=library_path) as library:
-        return place_new_tracks(library)
+        return place_new_tracks(library, warm=warm)
 
 
 def _worker() -> tuple[ProcessPoolExecutor, object, object]:
@@ -74,11 +74,11 @@ def _worker() -> tuple[ProcessPoolExecutor, object, object]:
         return _pool, _queue, _flag
 
 
-def place_in_worker(library_path: str | Path, poll_seconds: float = 0.1) -> dict:
-    """mapping.place_new_tracks(library) in the worker process (for the store's active model);
-    raises MapCancelled when the worker is stopped meanwhile (a cancelled build, the app closing)."""
+def place_in_worker(library_path: str | Path, warm: bool = False, poll_seconds: float = 0.1) -> dict:
+    """mapping.place_new_tracks(library, warm=warm) in the worker process (for the store's active
+    model); raises MapCancelled when the worker is stopped meanwhile (a cancelled build, the app closing)."""
     pool = _worker()[0]
-    future = pool.submit(_place, os.environ.get("CRATEDIGGER_HOME"), str(library_path))
+    future = pool.submit(_place, os.environ.get("CRATEDIGGER_HOME"), str(library_path), warm)
     while True:
         try:
             return future.result(timeout=poll_seconds)

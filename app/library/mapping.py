@@ -349,9 +349,12 @@ def _place(library, model: str, fit: dict, ids: np.ndarray, parts: list[np.ndarr
                     library.artists_and_tag_genres())
 
 
-def place_new_tracks(library, model: str | None = None, should_stop: Callable[[], bool] | None = None) -> dict:
+def place_new_tracks(library, model: str | None = None, should_stop: Callable[[], bool] | None = None,
+                     warm: bool = False) -> dict:
     """Place tracks analysed since the map was fitted with its fitted reducers, however many
-    (a scan in progress: the map grows as tracks are analysed); never fits anything.
+    (a scan in progress: the map grows as tracks are analysed); never fits anything. `warm`: with
+    nothing new, one mapped track goes through the reducers anyway (nothing is stored), so that
+    UMAP's compiled code is ready when the first new track comes.
 
     Returns {model, fit (whether a usable fit exists), placed (now), mapped (on the map now),
     fitted (tracks the fit was made on)}."""
@@ -370,6 +373,9 @@ def place_new_tracks(library, model: str | None = None, should_stop: Callable[[]
     ids, parts = stored_parts(library, model, fit["kind"])
     new = np.array([int(i) not in mapped for i in ids], dtype=bool)
     if not new.any():
+        if warm and len(ids):
+            x = fit["basis"].apply([p[:1] for p in parts])
+            fit["layout"].transform(x), fit["space_model"].transform(x)
         return out
 
     def check() -> None:

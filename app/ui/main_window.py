@@ -495,6 +495,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self._summary_timer.stop()
         self.library_view.set_following(False)
+        self.map_view.stop_live()
         if self.ctx.tasks.busy:
             self.message.setText("Stopping…")
             log.info("window closed during %s: cancelling", self.ctx.tasks.name)

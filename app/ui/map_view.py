@@ -64,11 +64,11 @@ def load_map(library) -> dict:
             "fitted": fit["n_tracks"] if fit else 0, "fit_key": (model, fit["fitted_at"] if fit else None)}
 
 
-def place_new_points(library_path) -> dict:
+def place_new_points(library_path, warm: bool = False) -> dict:
     """Newly analysed tracks placed on the fitted map, in the map's worker process (job thread)."""
     from app.library.map_process import place_in_worker
 
-    return place_in_worker(library_path)
+    return place_in_worker(library_path, warm=warm)
 
 
 def live_text(scanning: bool, mapping: bool, placed: int, mapped: int, fitted: int) -> str:
@@ -335,11 +335,16 @@ class MapView(QWidget):
         runs, the tracks it analyses are placed on the map."""
         (self._running.add if running else self._running.discard)(name)
         if name == "scan" and running:
-            self._live_placed, self._live_version = 0, self.ctx.library.data_version()
+            self._live_placed, self._live_version = 0, -1
             self._live_timer.start(LIVE_PLACE_MS)
+            self._live_tick()  # at once: the map's process starts (UMAP loads) while the first tracks are analysed
         elif name == "scan":
             self._live_timer.stop()
         self._explain_empty()
+
+    def stop_live(self) -> None:
+        """No more placements (the window closes)."""
+        self._live_timer.stop()
 
     def _live_tick(self) -> None:
         """Every few seconds of a scan: place what it analysed (or, with no map, count it)."""
@@ -351,8 +356,8 @@ class MapView(QWidget):
             self.reload()  # no map yet: "N tracks analysed so far"
             return
         self._live_busy = True
-        path = self.ctx.library.path
-        self.ctx.jobs.submit("map-place", lambda: place_new_points(path), self._placed, self._place_failed,
+        path, warm = self.ctx.library.path, self._live_placed == 0
+        self.ctx.jobs.submit("map-place", lambda: place_new_points(path, warm), self._placed, self._place_failed,
                              with_library=False)
 
     def _placed(self, result: dict) -> None:
