@@ -64,6 +64,47 @@ def test_library_table_shows_rows_and_filters(grouped, window, qtbot):
     assert len(mime.urls()) == 2 and mime.urls()[0].isLocalFile()
 
 
+def test_artist_and_album_views_filter_play_and_queue(grouped, window, qtbot, monkeypatch):
+    lib = Library()
+    for i in range(3):  # files without tags: "Unknown artist", an album named after their folder
+        lib.upsert_track(f"/music/Boss Themes/untagged{i}.ogg", duration=60.0 + i)
+    lib.close()
+    started = _fake_audio(monkeypatch, window.ctx.player)
+    view = window.library_view
+    browse = view.browse
+    view.reload()
+    qtbot.waitUntil(lambda: browse.artist_model.rowCount() == 14, timeout=5000)  # All + 12 artists + Unknown
+    artists = browse.artist_model
+    row = lambda model, r: [model.data(model.index(r, c)) for c in range(model.columnCount())]  # noqa: E731
+    assert row(artists, 0)[0] == "All artists (13)"
+    assert row(artists, 13) == ["Unknown artist", "1", "3"]
+    assert row(artists, 5)[0] == "G1-A1" and row(artists, 5)[2] == "4"
+    browse.choose_artist(artists.rows[3]["key"])  # G1-A0: tracks 0, 3, 6, 9 of group 1
+    qtbot.waitUntil(lambda: view.model.total == 4 and browse.album_model.rowCount() == 3, timeout=5000)
+    assert {r["artist"] for r in view.model.rows} == {"G1-A0"}
+    albums = browse.album_model
+    assert row(albums, 1) == ["Album 1-0", "G1-A0", "", "2"]
+    browse.choose_album(albums.rows[1]["key"])
+    assert view.model.total == 2 and {r["album"] for r in view.model.rows} == {"Album 1-1"}
+    with qtbot.waitSignal(window.ctx.player.queue_changed, timeout=5000):
+        view.play_these.click()  # what the table shows
+    assert sorted(window.ctx.player.queue) == sorted(r["id"] for r in view.model.rows)
+    browse.choose_artist(artists.rows[12]["key"])  # the untagged files
+    qtbot.waitUntil(lambda: view.model.total == 3 and albums.rowCount() == 2, timeout=5000)
+    assert row(albums, 1) == ["Boss Themes", "Unknown artist", "", "3"]
+    queued = len(window.ctx.player.queue)
+    with qtbot.waitSignal(window.ctx.player.queue_changed, timeout=5000):
+        browse.queue_requested.emit(browse._filters_at(browse.albums, 1))
+    assert len(window.ctx.player.queue) == queued + 3
+    with qtbot.waitSignal(window.ctx.player.queue_changed, timeout=5000):
+        browse.play_requested.emit(browse._filters_at(browse.albums, 1))  # an album plays in file order
+    assert [Library().track(i)["path"].rsplit("/", 1)[1] for i in window.ctx.player.queue] == \
+        [f"untagged{i}.ogg" for i in range(3)]
+    assert started
+    browse.choose_artist(None)
+    qtbot.waitUntil(lambda: view.model.total == 51, timeout=5000)
+
+
 def test_lazy_fetching_of_a_large_library(monkeypatch, qtbot):
     lib = Library()
     with lib.db.conn:

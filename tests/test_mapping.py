@@ -115,3 +115,19 @@ def test_place_new_tracks_never_refits_and_the_next_update_does(home):
     # more than a fifth of the map was placed since the fit: the next update fits it again
     summary = mapping.build_map(lib, MODEL)
     assert summary["refit"] and lib.map_fit(MODEL)["n_tracks"] == 80
+
+
+def test_exact_neighbours_are_cosine_nearest_with_self_at_zero():
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(200, 12)).astype(np.float32)
+    rows[7] = rows[3] * 2.5  # same direction: cosine distance 0 to track 3
+    indices, distances = mapping.nearest_neighbours(rows, rows, 6)
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    cosine = 1 - unit @ unit.T
+    expected = np.sort(cosine, axis=1)[:, :6]
+    assert np.allclose(distances, np.clip(expected, 0, None), atol=1e-5)
+    assert np.allclose(np.take_along_axis(cosine, indices.astype(int), 1), distances, atol=1e-5)
+    assert (distances[:, 0] == 0).all() and distances[3, 1] == 0 and set(indices[3, :2]) == {3, 7}
+    # the index UMAP's transform queries finds a fitted track's own row for a copy of it
+    found, dist = mapping.ExactIndex(rows).query(rows[[5, 9]], k=3)
+    assert found[:, 0].tolist() == [5, 9] and (dist[:, 0] == 0).all()

@@ -3,8 +3,9 @@
 A fit brings the chosen representation (the library's default, see vectors.py) to unit rows
 with a basis fitted on the library (standardisation, principal components; kept with the fit so
 later tracks land in the same space), reduces it with UMAP to 2-D for the map and to 10-D for
-clustering (exact neighbours below 4,096 tracks, one shared approximate nearest-neighbour graph
-above; UMAP's compiled code is cached on disk, see compiled.py), and clusters the 10-D points
+clustering (both fits share one nearest-neighbour graph: exact, from scikit-learn's brute-force
+search, up to 50,000 tracks, pynndescent's approximate one above; new tracks always find their
+neighbours exactly; UMAP's compiled code is cached on disk, see compiled.py), and clusters the 10-D points
 with scikit-learn's HDBSCAN (noise points join their nearest cluster) or KMeans with a chosen k.
 Every cluster is named from its dominant predicted genres, its most common artist and its most
 common tag genre. Results go to the map_points, clusters and map_fits tables. Seeded: the same
@@ -34,15 +35,60 @@ from .vectors import default_kind, fit_basis, stored_parts
 SEED = 42
 CLUSTER_DIMS = 10
 REFIT_FRACTION = 0.2
-# Below this many tracks UMAP computes exact neighbours from all distances (its own threshold),
-# which compiles nothing per fit; above it, pynndescent's approximate graph, whose numba code
-# cannot be cached on disk, is built once and shared by both fits.
-EXACT_NEIGHBOURS = 4096
+# Up to this many tracks the neighbour graph is exact (a brute-force search: 2 s for 20,000 tracks
+# on 2 cores, growing with the square); above it, pynndescent's approximate graph, whose numba
+# code cannot be cached on disk (10-20 s of compilation in every process).
+EXACT_NEIGHBOURS = 50_000
 Progress = Callable[[str, float], None]
 
 
 class MapCancelled(Exception):
     pass
+
+
+def nearest_neighbours(queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, cosine distances) of each query's k nearest rows, nearest first; exact.
+
+    scikit-learn's brute-force search with the Euclidean metric (one matrix product per chunk):
+    on unit rows |a - b|^2 / 2 is the cosine distance, and this is several times faster than its
+    cosine metric. Compiles nothing, so a map pays no numba compilation for its neighbours."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from .vectors import unit_rows
+
+    search = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean")
+    distances, indices = search.fit(unit_rows(rows)).kneighbors(unit_rows(queries))
+    cosine = np.clip(distances ** 2 / 2, 0.0, 2.0).astype(np.float32)
+    # rounding leaves about 1e-16 where a row meets itself (or a duplicate); UMAP takes a track's
+    # first non-zero distance as its local scale, so those must be exactly 0
+    cosine[cosine < 1e-6] = 0.0
+    return indices.astype(np.int32), cosine
+
+
+class ExactIndex:
+    """The fitted tracks' rows, searched exactly: the search index UMAP's `transform` asks for the
+    neighbours of new tracks (the `query` and `_angular_trees` of a pynndescent index)."""
+
+    _angular_trees = True  # read by umap to pick an approximation tolerance; an exact search has none
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+
+    def query(self, queries: np.ndarray, k: int = 10, epsilon: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        return nearest_neighbours(queries, self.rows, min(k, len(self.rows)))
+
+
+def neighbour_graph(x: np.ndarray, k: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, ExactIndex]:
+    """The k-nearest-neighbour graph both UMAP fits share (umap's `precomputed_knn`): exact up to
+    EXACT_NEIGHBOURS tracks, pynndescent's approximate graph above; new tracks are always placed
+    with an exact search (ExactIndex)."""
+    if len(x) <= EXACT_NEIGHBOURS:
+        indices, distances = nearest_neighbours(x, x, k)
+    else:
+        from umap.umap_ import nearest_neighbors
+
+        indices, distances, _ = nearest_neighbors(x, k, "cosine", {}, False, np.random.RandomState(seed))
+    return indices, distances, ExactIndex(x)
 
 
 def reduce(x: np.ndarray, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -58,15 +104,14 @@ def reduce(x: np.ndarray, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, tup
         coords = np.stack([np.arange(n, dtype=np.float32), np.zeros(n, np.float32)], axis=1)
         return coords, x, (None, None)
     umap = load_umap()
+    x = np.ascontiguousarray(x, dtype=np.float32)
     k = min(15, n - 1)
-    common = dict(n_neighbors=k, metric="cosine", random_state=seed, n_jobs=1, low_memory=True)
     epochs = 200 if n <= 10_000 else 120
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaWarning)  # "cannot cache": those functions compile every time
-        if n >= EXACT_NEIGHBOURS:  # one approximate nearest-neighbour graph shared by both fits
-            from umap.umap_ import nearest_neighbors
-
-            common["precomputed_knn"] = nearest_neighbors(x, k, "cosine", {}, False, np.random.RandomState(seed))
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*")  # ExactIndex is not pynndescent's
+        common = dict(n_neighbors=k, metric="cosine", random_state=seed, n_jobs=1, low_memory=True,
+                      precomputed_knn=neighbour_graph(x, k, seed))
         layout = umap.UMAP(n_components=2, min_dist=0.1, n_epochs=epochs, **common)
         coords = layout.fit_transform(x)
         dims = min(CLUSTER_DIMS, n - 2)
