@@ -18,10 +18,12 @@ class _Manifest:
     source_sha256 = None
 
 
-def grouped_library(groups: int = 4, per_group: int = 30, seed: int = 0, root: str = "/music") -> tuple[Library, dict]:
-    """`groups` well-separated groups; group g's tracks are by artists 'G{g}-A{0..2}', genre CLASSES[g]."""
+def grouped_library(groups: int = 4, per_group: int = 30, seed: int = 0, root: str = "/music",
+                    manifest=_Manifest) -> tuple[Library, dict]:
+    """`groups` well-separated groups; group g's tracks are by artists 'G{g}-A{0..2}', genre CLASSES[g]
+    (stored under `manifest`'s model: the test model, or e.g. a random BBNN with CLASSES)."""
     lib = open_library()  # model=None: the store's active model
-    lib.ensure_model(_Manifest)
+    key = lib.ensure_model(manifest)
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(groups, 32)) * 3
     dense_centres = rng.normal(size=(groups, 416)) * 3
@@ -35,7 +37,7 @@ def grouped_library(groups: int = 4, per_group: int = 30, seed: int = 0, root: s
             probs = np.full((n, len(CLASSES)), 0.02)
             probs[:, g] = 0.82
             dense = np.abs(dense_centres[g] + rng.normal(size=(n, 416)))
-            lib.save_analysis(tid, _Manifest.name, [0.0, 60.0, 120.0], probs, emb, dense, 0.3)
+            lib.save_analysis(tid, key, [0.0, 60.0, 120.0], probs, emb, dense, 0.3)
             truth[tid] = g
     return lib, truth
 
