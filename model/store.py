@@ -27,6 +27,7 @@ no command can reach files outside the store.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # torch and the networks load only where weights move (see th
     from .bbnn import BBNN
     from .musicnn import MusiCNN, MusicnnSpec
 
+log = logging.getLogger(__name__)
 FORMAT = "cratedigger-bbnn/1"
 MUSICNN_FORMAT = "cratedigger-musicnn/1"
 KIND_BBNN, KIND_MUSICNN = "bbnn", "musicnn"  # Manifest.kind
@@ -264,6 +266,8 @@ class ModelStore:
         except (OSError, SafetensorError) as e:  # SafetensorError: its writer failed (full disk...)
             tmp.unlink(missing_ok=True)
             raise _cannot_write(f"save model {manifest.name!r}", e) from None
+        log.info("model %s saved (%s, weights %s, from %s)", manifest.name, manifest.kind,
+                 manifest.weights_sha256[:12], manifest.source or "unknown source")
         if activate:
             self.use(manifest.name)
         return manifest
@@ -288,10 +292,15 @@ class ModelStore:
         manifest = self._manifest_of_kind(name, KIND_BBNN)
         if not (self.root / f"{name}.safetensors").exists():
             raise ModelStoreError(f"model {name!r} has no weights file")
+        before = self.active_name()
         try:
             _atomic_write_text(self.root / "active", name + "\n")
         except OSError as e:
             raise _cannot_write(f"make {name!r} the active model", e) from None
+        metrics = manifest.metrics if isinstance(manifest.metrics, dict) else {}
+        accuracy = metrics.get("test_accuracy", metrics.get("mean_test_accuracy_over_folds"))
+        log.info("active model switched: %s -> %s (%d classes%s)", before or "none", name, len(manifest.classes),
+                 f", accuracy {accuracy:.1%}" if isinstance(accuracy, (int, float)) else "")
         return manifest
 
     def remove(self, name: str) -> None:
@@ -306,6 +315,7 @@ class ModelStore:
                 (self.root / "active").unlink(missing_ok=True)
         except OSError as e:
             raise _cannot_write(f"remove {name!r}", e) from None
+        log.info("model %s removed%s", name, "" if self.active_name() else "; no model is active now")
 
     # -- getting models in
     def import_file(self, path: str | os.PathLike, name: str | None = None, activate: bool = True) -> Manifest:

@@ -171,3 +171,39 @@ def test_locked_database_is_reported(tmp_path):
     finally:
         blocker.rollback()
         blocker.close()
+
+
+def test_artists_and_albums_group_tags_and_untagged_files(home, tmp_path):
+    lib = Library()
+    lib.upsert_track("/m/a/1.mp3", artist="Alpha", album="First", year=2001, track_no=2)
+    lib.upsert_track("/m/a/2.mp3", artist="alpha ", album="first", year=2003, track_no=1)
+    lib.upsert_track("/m/c/3.mp3", artist="Beta", album="Comp")
+    lib.upsert_track("/m/c/4.mp3", artist="Gamma", album="Comp")
+    lib.upsert_track("/m/s/5.mp3", artist="Gamma", album="Comp", album_artist="Gamma")  # another "Comp"
+    lib.upsert_track("/m/u/6.ogg")
+    lib.upsert_track("/m/u/7.ogg", artist="  ", album="")
+    odd = tmp_path / os.fsdecode(b"caf\xe9")  # a folder name that is not UTF-8
+    lib.upsert_track(odd / "8.ogg", artist="Beta")
+    artists = {a["name"]: a for a in lib.artists()}
+    assert list(artists) == ["Alpha", "Beta", "Gamma", None]  # case and blanks fold; untagged last
+    assert (artists["Alpha"]["tracks"], artists["Alpha"]["albums"]) == (2, 1)
+    assert (artists["Gamma"]["tracks"], artists["Gamma"]["albums"]) == (2, 2)
+    assert artists[None]["tracks"] == 2
+    albums = lib.albums()
+    shown = [(a["album"], a["artist"], a["year"], a["tracks"]) for a in albums]
+    assert shown[:3] == [("Comp", "Various artists", None, 2), ("Comp", "Gamma", None, 1), ("First", "Alpha", 2001, 2)]
+    untagged = {a["folder"]: a for a in albums if a["album"] is None}
+    assert untagged["/m/u"]["artist"] is None and untagged["/m/u"]["tracks"] == 2
+    assert untagged[display_path(to_db(odd))]["artist"] == "Beta"
+    for album in albums:  # every key filters the table to exactly the album's tracks
+        assert lib.count_tracks(filters={"album": album["key"]}) == album["tracks"]
+    for artist in artists.values():
+        assert lib.count_tracks(filters={"artist": artist["key"]}) == artist["tracks"]
+    first = next(a for a in albums if a["album"] == "First")
+    assert [lib.track(i)["track_no"] for i in lib.track_ids(sort="track_no", filters={"album": first["key"]})] == [1, 2]
+    beta = lib.albums(artists["Beta"]["key"])
+    assert [(a["album"], a["tracks"]) for a in beta] == [("Comp", 1), (None, 1)]  # only Beta's tracks count
+    both = {"artist": artists["Beta"]["key"], "album": beta[0]["key"]}
+    assert [from_db(r["path"]) for r in lib.track_rows(filters=both)] == ["/m/c/3.mp3"]
+    with pytest.raises(ValueError):
+        lib.count_tracks(filters={"album": "not a key"})

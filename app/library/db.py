@@ -114,7 +114,29 @@ TRACK_FIELDS = ("folder_id", "size", "mtime", "fingerprint", "duration", "format
                 "channels", "title", "artist", "album", "album_artist", "tag_genre", "year", "track_no",
                 "has_cover", "first_seen", "last_seen", "missing")
 SORTABLE = {"title", "artist", "album", "duration", "top_genre", "top_prob", "cluster", "status", "path", "tag_genre", "year",
-            "tags"}
+            "tags", "track_no"}
+FILTERS = {"genre", "tag", "cluster", "folder", "artist", "album"}
+# artist and album as the browse lists group them: blank tags count as none, case is ignored
+_ARTIST = "NULLIF(TRIM(t.artist), '')"
+_ALBUM = "NULLIF(TRIM(t.album), '')"
+_ALBUM_ARTIST = "COALESCE(NULLIF(TRIM(t.album_artist), ''), '')"
+_ALBUM_FOLDER = f"CASE WHEN {_ALBUM} IS NULL THEN folder_of(t.path) END"  # untagged files: an album per folder
+
+
+def _folder_of(path: str) -> str:
+    """The folder a stored path is in, stored the same way (registered as SQL's folder_of)."""
+    return to_db(os.path.dirname(from_db(path)))
+
+
+def artist_key(name: str | None) -> str:
+    """What the "artist" filter takes: an artist as `Library.artists` lists it (None: untagged)."""
+    return json.dumps(["artist", name])
+
+
+def album_key(album: str | None, album_artist: str = "", folder: str | None = None) -> str:
+    """What the "album" filter takes: a tagged album (with its album artist, '' if none), or the
+    untagged files of one folder."""
+    return json.dumps(["folder", folder] if album is None else ["album", album, album_artist])
 
 
 class LibraryError(Exception):
@@ -167,7 +189,7 @@ class Library:
         self._active = active_model
         self._tagger = tagger
         try:
-            self.db = sqlite_utils.Database(self._connect(timeout))
+            self.db = sqlite_utils.Database(self._functions(self._connect(timeout)))
             self.db.execute("PRAGMA foreign_keys = ON")
             if read_only:
                 self._check_version()
@@ -195,6 +217,11 @@ class Library:
             conn.close()
             conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, timeout=timeout, check_same_thread=False)
         conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    @staticmethod
+    def _functions(conn: sqlite3.Connection) -> sqlite3.Connection:
+        conn.create_function("folder_of", 1, _folder_of, deterministic=True)
         return conn
 
     def _check_version(self) -> None:
@@ -502,7 +529,8 @@ class Library:
     def _filter(self, search: str | None, filters: dict | None = None) -> tuple[str, list]:
         """WHERE clause of the library table: every search word must match a tag, the path, the
         predicted genre or one of the tagger's top tags; then filters by predicted genre, tag genre,
-        cluster and folder (genre and tag compare case-insensitively)."""
+        cluster and folder (genre and tag compare case-insensitively), artist and album (keys from
+        `artist_key` / `album_key`, as `artists()` and `albums()` give them)."""
         where, params = [], []
         for word in (search or "").split():
             like = f"%{word}%"
@@ -510,7 +538,7 @@ class Library:
                          " OR a.top_genre LIKE ? OR t.path LIKE ? OR tg.top_labels LIKE ?)")
             params += [like] * 7
         filters = {k: v for k, v in (filters or {}).items() if v is not None and v != ""}
-        unknown = set(filters) - {"genre", "tag", "cluster", "folder"}
+        unknown = set(filters) - FILTERS
         if unknown:
             raise ValueError(f"unknown library filters {sorted(unknown)}")
         if "genre" in filters:
@@ -525,6 +553,11 @@ class Library:
         if "folder" in filters:
             where.append("t.folder_id = ?")
             params.append(int(filters["folder"]))
+        for key in ("artist", "album"):
+            if key in filters:
+                cond, values = _browse_condition(filters[key])
+                where.append(cond)
+                params += values
         return " AND ".join(where), params
 
     def _rows_sql(self, model: str | None, search: str | None, filters: dict | None = None) -> tuple[str, list]:
@@ -551,15 +584,13 @@ class Library:
             raise ValueError(f"cannot sort by {sort!r}")
         sql, params = self._rows_sql(self._model(model), search, filters)
         order = "DESC" if descending else "ASC"
-        key = {"status": "status", "top_genre": "a.top_genre", "top_prob": "a.top_prob", "cluster": "m.cluster",
-               "tags": "tg.top_labels"}.get(sort, f"t.{sort}")
-        collate = " COLLATE NOCASE" if sort in {"title", "artist", "album", "path", "tag_genre", "top_genre", "tags"} else ""
+        key, collate = _order(sort)
         rows = self.db.execute(
             "SELECT t.id, t.path, t.title, t.artist, t.album, t.duration, t.tag_genre, a.top_genre, a.top_prob,"
             " m.cluster, c.name AS cluster_name, tg.top_labels AS tags,"
             " CASE WHEN t.missing THEN 'missing' WHEN a.track_id IS NOT NULL THEN 'analysed'"
             " WHEN e.path IS NOT NULL THEN 'error' ELSE 'pending' END AS status "
-            + sql + f" ORDER BY {key} IS NULL, {key}{collate} {order}, t.id LIMIT ? OFFSET ?",
+            + sql + f" ORDER BY {key} IS NULL, {key}{collate} {order}, {_tie(sort)} LIMIT ? OFFSET ?",
             [*params, limit, offset]).fetchall()
         cols = ["id", "path", "title", "artist", "album", "duration", "tag_genre", "top_genre", "top_prob",
                 "cluster", "cluster_name", "tags", "status"]
@@ -568,6 +599,49 @@ class Library:
             d = dict(zip(cols, r))
             d["display_path"] = display_path(d["path"])
             out.append(d)
+        return out
+
+    def track_ids(self, search: str | None = None, sort: str = "artist", descending: bool = False,
+                  model: str | None = None, filters: dict | None = None) -> list[int]:
+        """Every track the library table shows for this search and these filters, in its order
+        (what "play these" plays)."""
+        if sort not in SORTABLE:
+            raise ValueError(f"cannot sort by {sort!r}")
+        sql, params = self._rows_sql(self._model(model), search, filters)
+        key, collate = _order(sort)
+        order = "DESC" if descending else "ASC"
+        return [r[0] for r in self.db.execute(
+            f"SELECT t.id {sql} ORDER BY {key} IS NULL, {key}{collate} {order}, {_tie(sort)}", params)]
+
+    def artists(self) -> list[dict]:
+        """Every artist with its number of tracks and albums, by name (any case); untagged files
+        come last as name None. Each: key (for the "artist" filter), name, tracks, albums."""
+        rows = self.db.execute(
+            f"SELECT MIN({_ARTIST}) AS artist_name, COUNT(*),"
+            f" COUNT(DISTINCT COALESCE(LOWER({_ALBUM}) || char(31) || LOWER({_ALBUM_ARTIST}), {_ALBUM_FOLDER}))"
+            f" FROM tracks t GROUP BY {_ARTIST} COLLATE NOCASE ORDER BY artist_name IS NULL, artist_name COLLATE NOCASE"
+        ).fetchall()
+        return [{"key": artist_key(name), "name": name, "tracks": tracks, "albums": albums}
+                for name, tracks, albums in rows]
+
+    def albums(self, artist: str | None = None) -> list[dict]:
+        """Every album (of one artist: a key from `artists()`, counting that artist's tracks only).
+        A tagged album is its name with its album artist; untagged files make one album per folder
+        (album None, folder its path). Each: key (for the "album" filter), album, folder, artist
+        (the album artist, the one artist, "Various artists", or None), year, tracks."""
+        where, params = _browse_condition(artist) if artist else ("1", [])
+        rows = self.db.execute(
+            f"SELECT MIN({_ALBUM}) AS album_name, {_ALBUM_FOLDER} AS album_folder,"
+            f" MIN({_ALBUM_ARTIST}) AS by_artist,"
+            f" COUNT(DISTINCT {_ARTIST} COLLATE NOCASE), MIN({_ARTIST}), MIN(t.year), COUNT(*)"
+            f" FROM tracks t WHERE {where}"
+            f" GROUP BY {_ALBUM} COLLATE NOCASE, {_ALBUM_ARTIST} COLLATE NOCASE, album_folder"
+            " ORDER BY album_name IS NULL, album_name COLLATE NOCASE, by_artist COLLATE NOCASE, album_folder", params).fetchall()
+        out = []
+        for album, folder, album_artist, n_artists, one_artist, year, tracks in rows:
+            shown = album_artist or (one_artist if n_artists == 1 else "Various artists" if n_artists else None)
+            out.append({"key": album_key(album, album_artist, folder), "album": album, "artist": shown,
+                        "folder": display_path(folder) if folder else None, "year": year, "tracks": tracks})
         return out
 
     def track(self, track_id: int) -> dict | None:
@@ -929,6 +1003,35 @@ class Library:
             "SELECT t.id, t.artist, t.album, a.top_genre, m.cluster FROM tracks t"
             " JOIN analyses a ON a.track_id = t.id AND a.model = ?"
             " LEFT JOIN map_points m ON m.track_id = t.id AND m.model = ?", [model, model])}
+
+
+
+def _order(sort: str) -> tuple[str, str]:
+    """The ORDER BY key of a library table column, and its collation."""
+    key = {"status": "status", "top_genre": "a.top_genre", "top_prob": "a.top_prob", "cluster": "m.cluster",
+           "tags": "tg.top_labels"}.get(sort, f"t.{sort}")
+    collate = " COLLATE NOCASE" if sort in {"title", "artist", "album", "path", "tag_genre", "top_genre", "tags"} else ""
+    return key, collate
+
+
+def _tie(sort: str) -> str:
+    """What orders equal keys: an album's untagged tracks play in file order."""
+    return "t.path, t.id" if sort == "track_no" else "t.id"
+
+
+def _browse_condition(key: str) -> tuple[str, list]:
+    """SQL condition for an artist or album key (see artist_key, album_key)."""
+    try:
+        kind, *values = json.loads(key)
+    except (TypeError, ValueError):
+        raise ValueError(f"not an artist or album key: {key!r}") from None
+    if kind == "artist":
+        return (f"{_ARTIST} IS NULL", []) if values[0] is None else (f"{_ARTIST} = ? COLLATE NOCASE", values)
+    if kind == "album":
+        return f"{_ALBUM} = ? COLLATE NOCASE AND {_ALBUM_ARTIST} = ? COLLATE NOCASE", values
+    if kind == "folder":
+        return f"{_ALBUM} IS NULL AND folder_of(t.path) = ?", values
+    raise ValueError(f"not an artist or album key: {key!r}")
 
 
 def _chunks(ids: list, size: int = 900) -> Iterator[list]:

@@ -4,13 +4,15 @@ UMAP, pynndescent and scikit-learn hold Python's GIL for tens to hundreds of mil
 time (numba code without `nogil`, LAPACK through f2py), which froze the window when the map was
 built on a thread of the app's process. In a process of its own the build never touches the
 app's GIL; the worker stays alive between builds so UMAP's compiled code is paid once per
-session, and cancelling (or closing the app) simply ends the process.
+session, and cancelling (or closing the app) simply ends the process. While a scan runs, the
+same process places the newly analysed tracks on the existing map (`place_in_worker`).
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -27,6 +29,7 @@ _pool: ProcessPoolExecutor | None = None
 _queue = None
 _flag = None
 _builds = 0  # numbers each build, so progress left in the queue by an earlier one is not shown
+_lock = threading.Lock()  # the task thread (builds) and a job thread (placements) both reach the worker
 
 
 def _init(progress_queue, cancel_flag) -> None:
@@ -52,13 +55,45 @@ def _build(home: str | None, library_path: str, refit: bool, options: dict, buil
         return build_map(library, refit=refit, progress=report, should_stop=_cancel.is_set, **options)
 
 
+def _place(home: str | None, library_path: str, warm: bool) -> dict:
+    """Runs in the worker process."""
+    if home:
+        os.environ["CRATEDIGGER_HOME"] = home
+    from app.home import open_library
+
+    from .mapping import place_new_tracks
+
+    with open_library(path=library_path) as library:
+        return place_new_tracks(library, warm=warm)
+
+
 def _worker() -> tuple[ProcessPoolExecutor, object, object]:
     global _pool, _queue, _flag
-    if _pool is None:
-        context = get_context("spawn")
-        _queue, _flag = context.Queue(), context.Event()
-        _pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init, initargs=(_queue, _flag))
-    return _pool, _queue, _flag
+    with _lock:
+        if _pool is None:
+            context = get_context("spawn")
+            _queue, _flag = context.Queue(), context.Event()
+            _pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init, initargs=(_queue, _flag))
+        return _pool, _queue, _flag
+
+
+def place_in_worker(library_path: str | Path, warm: bool = False, poll_seconds: float = 0.1) -> dict:
+    """mapping.place_new_tracks(library, warm=warm) in the worker process (for the store's active
+    model); raises MapCancelled when the worker is stopped meanwhile (a cancelled build, the app closing)."""
+    pool = _worker()[0]
+    future = pool.submit(_place, os.environ.get("CRATEDIGGER_HOME"), str(library_path), warm)
+    while True:
+        try:
+            return future.result(timeout=poll_seconds)
+        except TimeoutError:
+            if _pool is not pool:
+                future.cancel()
+                raise MapCancelled() from None
+        except BrokenProcessPool:
+            if _pool is not pool:  # stopped on purpose
+                raise MapCancelled() from None
+            stop_worker()
+            raise RuntimeError("the map worker process ended unexpectedly") from None
 
 
 def stop_worker() -> None:

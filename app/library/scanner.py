@@ -16,6 +16,7 @@ or errors ends with a backup of the library (safety.py).
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import sys
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from .db import Library, LibraryError, explain
-from .fspath import from_db
+from .fspath import display_path, from_db, to_db
 from .safety import backup_after_scan
 from .scan import missing, plan as planning
 from .scan.ears import Ear, bbnn_ear, default_threads
@@ -40,6 +41,7 @@ from .scan.reader import Chunk, Done, Failed, Job, Meta
 from .scan.store import TrackWriter
 
 __all__ = ["scan", "scan_running", "ScanProgress", "ScanRunning", "ScanSummary", "STAGES"]
+log = logging.getLogger(__name__)
 
 # OpenMP threads that spin while they wait fight the decode workers (and whatever else runs) for
 # the cores: with two cores busy elsewhere, 2 spinning inference threads ran at half the speed
@@ -83,9 +85,21 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
     from app.home import model_store
 
     summary = ScanSummary()
-    ears = _ears(model_store(), model_name, models, summary, device, precision, batch_windows)
-    with ScanLock(library.path):
-        return _scan(library, folders, ears, summary, policy, progress, should_stop, workers)
+    try:
+        ears = _ears(model_store(), model_name, models, summary, device, precision, batch_windows)
+        with ScanLock(library.path):
+            log.info("scan started: %s with %s (windows %s, %s reading processes)",
+                     ", ".join(display_path(to_db(f)) for f in folders) if folders else "every library folder",
+                     summary.model, policy, _default_workers() if workers is None else workers)
+            _scan(library, folders, ears, summary, policy, progress, should_stop, workers)
+    except Exception as e:
+        log.warning("scan failed: %s", str(e).splitlines()[0] if str(e) else type(e).__name__)
+        raise
+    log.info("scan %s after %.1f s: %d analysed, %d unchanged, %d errors (%d crashed), %d missing, %d moved, "
+             "%d unreadable folders", "cancelled" if summary.cancelled else "finished", summary.seconds,
+             summary.analysed, summary.skipped, summary.errors, summary.crashed, summary.missing, summary.moved,
+             summary.unreadable_folders)
+    return summary
 
 
 def _scan(library: Library, folders: list[str | Path] | None, ears: list[Ear], summary: ScanSummary,
@@ -108,6 +122,8 @@ def _scan(library: Library, folders: list[str | Path] | None, ears: list[Ear], s
         missing.record_unreachable(library, plan)
         summary.discovered, summary.skipped = len(plan.found), len(plan.unchanged)
         summary.unreadable_folders = len(plan.unreachable)
+        log.info("scan plan: %d audio files found, %d to read, %d unchanged, %d gone, %d unreadable folders",
+                 len(plan.found), len(plan.todo), len(plan.unchanged), len(plan.gone), len(plan.unreachable))
         if plan.todo:
             _analyse(library, plan, ears, summary, progress, should_stop,
                      _default_workers() if workers is None else workers, policy)

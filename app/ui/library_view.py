@@ -1,5 +1,7 @@
 """The Library view: every track in a table that fetches rows lazily from the database, with
-filters by predicted genre, tag genre, cluster and folder; it follows a running scan live."""
+filters by predicted genre, tag genre, cluster and folder, and artist and album lists beside it
+(browse_panel.py); "Play these" and "Queue" take everything the table shows. It follows a
+running scan live."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu,
-                               QTableView, QVBoxLayout, QWidget)
+                               QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from app.library.fspath import display_path, from_db
 
+from .browse_panel import BrowsePanel
 from .context import AppContext
 
 COLUMNS = [("Title", "title"), ("Artist", "artist"), ("Album", "album"), ("Duration", "duration"),
@@ -188,10 +191,27 @@ class LibraryView(QWidget):
         bar.addStretch(1)
         self.count = QLabel("")
         bar.addWidget(self.count)
+        self.play_these = QPushButton("Play these")
+        self.play_these.setToolTip("Play every track the table shows (an album in its track order)")
+        self.queue_these = QPushButton("Queue")
+        self.queue_these.setToolTip("Add every track the table shows to the queue")
+        self.play_these.clicked.connect(lambda: self.play_filtered({}))
+        self.queue_these.clicked.connect(lambda: self.play_filtered({}, queue=True))
+        bar.addWidget(self.play_these)
+        bar.addWidget(self.queue_these)
+        self.browse = BrowsePanel(ctx)
+        self.browse.changed.connect(self._filter_changed)
+        self.browse.play_requested.connect(self.play_filtered)
+        self.browse.queue_requested.connect(lambda filters: self.play_filtered(filters, queue=True))
+        split = QSplitter()
+        split.addWidget(self.browse)
+        split.addWidget(self.table)
+        split.setStretchFactor(1, 1)
+        split.setSizes([330, 950])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addWidget(self.table)
+        layout.addWidget(split, 1)
         self._revision = None
         self.live = QTimer(self)
         self.live.setInterval(LIVE_MS)
@@ -205,6 +225,7 @@ class LibraryView(QWidget):
 
     def reload(self) -> None:
         self.reload_filters()
+        self.browse.reload()
         self.model.refresh()
 
     def reload_filters(self) -> None:
@@ -232,7 +253,7 @@ class LibraryView(QWidget):
         self._filter_changed()
 
     def _filter_changed(self, *_) -> None:
-        wanted = {key: combo.currentData() for key, combo in self.filters.items()}
+        wanted = {key: combo.currentData() for key, combo in self.filters.items()} | self.browse.filters
         if wanted != self.model.filters and {k: v for k, v in wanted.items() if v is not None} != self.model.filters:
             self.model.set_filters(wanted)
 
@@ -253,6 +274,7 @@ class LibraryView(QWidget):
         if revision == self._revision:
             return
         self._revision = revision
+        self.browse.reload()
         scroll = self.table.verticalScrollBar().value()
         selected = set(self.selected_ids())
         self.model.update_live()
@@ -291,6 +313,21 @@ class LibraryView(QWidget):
                 self.table.selectRow(r)
                 self.table.scrollTo(self.model.index(r, 0))
                 return
+
+    def play_filtered(self, browse: dict, queue: bool = False) -> None:
+        """Play (or queue) every track the table shows, with the artist or album given (None:
+        all) in place of the chosen one; an album plays in its track order."""
+        filters = dict(self.model.filters)
+        for key, value in browse.items():
+            if value is None:
+                filters.pop(key, None)
+            else:
+                filters[key] = value
+        sort, descending = ("track_no", False) if filters.get("album") else (self.model.sort_key, self.model.descending)
+        search = self.model.search or None
+        signal = self.ctx.queue_requested if queue else self.ctx.play_ids_requested
+        self.ctx.jobs.submit("play-these", lambda lib: lib.track_ids(search, sort, descending, filters=filters),
+                             lambda ids: signal.emit(ids) if ids else None)
 
     def _play(self, rows: list[int]) -> None:
         ids = self.model.track_ids(rows)

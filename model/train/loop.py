@@ -15,6 +15,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -43,6 +44,8 @@ from .precise_bn import recompute_bn_stats
 from .report import plot_confusion, plot_curves, write_json
 from .schedule import KerasSchedule
 from .splits import make_splits
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -341,6 +344,8 @@ def train_run(run: Run, models_root: str | os.PathLike, cache_root: str | os.Pat
     pending = [k for k in folds if run._read(f"fold{k}/result.json") is None]
     results = {}
     run.set_state(status="running", precision=precision, device=str(device), error=None)
+    log.info("training %s %s: %d files, %d classes, folds %s (%d to train), %d epochs, %s on %s", run.id,
+             "resumed" if any(run.history(k) for k in folds) else "started", len(dataset.items), len(dataset.classes), folds, len(pending), cfg.epochs, precision, device)
     try:
         threads.apply()
         job = _Job(run, cfg, melset.mels, dataset.labels, dataset.classes, device, precision, base, emit, stop,
@@ -352,14 +357,17 @@ def train_run(run: Run, models_root: str | os.PathLike, cache_root: str | os.Pat
                 result = _train_fold(job, k, pending.index(k), splits[k])
             results[k] = result
             emit(TrainEvent("fold", fold=k, n_folds=len(folds), metrics=result))
-    except Stopped:
+    except Stopped as e:
         run.set_state(status="stopped")
+        log.info("training %s stopped (%s); it resumes from its last finished epoch", run.id, e)
         raise
     except BaseException as e:
         run.set_state(status="failed", error=str(e)[:300])
+        log.warning("training %s failed: %s", run.id, str(e).splitlines()[0] if str(e) else type(e).__name__)
         raise
     report = _finish(run, results, dataset.classes, spec, cfg, models_root)
     run.set_state(status="finished")
+    log.info("training %s finished: %s", run.id, _report_line(report))
     emit(TrainEvent("done", n_folds=len(folds), metrics=report))
     return report
 
@@ -443,8 +451,20 @@ def _train_fold(job: _Job, k: int, pos: int, split: dict) -> dict:
                       "history": fold.history, "best_val": fold.best_val, "epoch": epoch}, fold.dir / "checkpoint.pt")
         write_json(fold.dir / "history.json", fold.history)
         job.run.set_state(fold=k, epoch=epoch)
+        log.info("training %s fold %d epoch %d/%d: loss %.4f, accuracy %.3f, validation loss %.4f, accuracy %.3f, "
+                 "lr %.2g, %.1f s%s", job.run.id, k, epoch + 1, cfg.epochs, loss, acc, val_loss, val_acc, row["lr"],
+                 row["seconds"], " (best so far)" if row.get("best") else "")
         job.event("epoch", k, pos, epoch, "done", metrics=row)
-    return _test_fold(job, fold)
+    result = _test_fold(job, fold)
+    log.info("training %s fold %d tested: %s", job.run.id, k,
+             ", ".join(f"{name} {value:.3f}" for name, value in result.items() if isinstance(value, float)) or "done")
+    return result
+
+
+def _report_line(report: dict) -> str:
+    """The run's headline numbers, for the log."""
+    numbers = [f"{name} {value:.3f}" for name, value in report.items() if isinstance(value, float)]
+    return ", ".join(numbers[:6]) or "no test metrics"
 
 
 def _train_epoch(job: _Job, fold: _Fold, epoch: int) -> tuple[float, float]:

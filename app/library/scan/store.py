@@ -10,16 +10,18 @@ stored; the file gets an 'invalid_output' error instead) and stored.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from ..db import Library
-from ..fspath import to_db
+from ..fspath import display_path, to_db
 from .ears import Ear, finite
 from .infer import TrackState
 from .plan import Plan
 from .progress import Reporter, ScanSummary
 from .reader import Decision, Job, Meta
 
+log = logging.getLogger(__name__)
 INVALID_OUTPUT = "model output was invalid (NaN or infinite values from {}); its weights may be damaged: fetch or import it again"
 
 
@@ -130,4 +132,5 @@ class TrackWriter:
 
     def _error(self, path: str, reason: str, detail: str, track_id, size, mtime) -> None:
         self.summary.errors += 1
+        log.info("scan error: %s: %s (%s)", display_path(to_db(path)), reason, detail)
         self.library.record_error(path, reason, detail, track_id, size, mtime)
