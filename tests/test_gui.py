@@ -589,3 +589,62 @@ def test_closing_during_a_scan_exits_quickly_without_an_abort(random_model, tmp_
     assert "Destroyed while thread" not in err
     analysed = sum(Library().status()["analysed"].values())
     assert 1 <= analysed < 16  # what the scan committed is kept
+
+
+@pytest.fixture
+def mapped_random(random_model):
+    """20 tracks analysed by the active random BBNN (written straight into the library), mapped."""
+    lib, truth = grouped_library(groups=2, per_group=10, manifest=random_model)
+    lib.close()
+    build_map_in_worker(lib.path)  # the store's active model: the random BBNN
+    return truth
+
+
+def test_scan_places_new_tracks_on_the_existing_map_without_refitting(mapped_random, window, qtbot, tmp_path,
+                                                                     monkeypatch):
+    import app.library.scanner as scanner
+
+    monkeypatch.setattr("app.ui.map_view.LIVE_PLACE_MS", 200)
+    gate, real_scan = threading.Event(), scanner.scan
+
+    def gated_scan(library, folders=None, progress=None, **kw):  # holds the scan after its second track
+        def report(p):
+            progress(p)
+            if p.done == 2:
+                gate.wait(60)
+        return real_scan(library, folders, progress=report, **kw)
+
+    monkeypatch.setattr(scanner, "scan", gated_scan)
+    view = window.map_view
+    assert len(view.points["ids"]) == 20
+    fit = Library().map_fit(model_store().active().key)
+    folder = _music(tmp_path, n=3, seconds=4.0)
+    window.folders_view.add_folders([str(folder)], scan=False)
+    window.start_scan([str(folder)])
+    try:
+        qtbot.waitUntil(lambda: len(view.points["ids"]) >= 22, timeout=90_000)  # placed while the scan runs
+        assert window.ctx.tasks.name == "scan" and not gate.is_set()
+        assert view.live.text().startswith("Scanning: 2 new tracks placed on the existing map (fitted on 20)")
+        assert "Recompute map after the scan to refit" in view.live.text() and not view.live.isHidden()
+    finally:
+        gate.set()
+    with qtbot.waitSignal(window.ctx.tasks.done, timeout=120_000, check_params_cb=lambda name, r: name == "map") as done:
+        pass
+    assert done.args[1]["refit"] is False  # 3 new of 20: placed, the reducers untouched
+    qtbot.waitUntil(lambda: len(view.points["ids"]) == 23, timeout=10_000)
+    assert Library().map_fit(model_store().active().key) == fit
+    assert view.live.text() == "3 tracks placed on this map since it was fitted on 20; Recompute map fits it again."
+
+
+def test_a_first_scan_says_the_map_comes_when_it_ends(random_model, window, qtbot, tmp_path):
+    window.show_view("map")
+    view = window.map_view
+    folder = _music(tmp_path, n=6, seconds=3.0)
+    window.folders_view.add_folders([str(folder)], scan=False)
+    with qtbot.waitSignal(window.ctx.tasks.started, timeout=5000):
+        window.start_scan([str(folder)])
+    assert view.empty.text().startswith("Scanning: the map will be built when the scan finishes")
+    qtbot.waitUntil(lambda: window.ctx.tasks.name == "map", timeout=120_000)
+    qtbot.waitUntil(lambda: not window.ctx.tasks.busy, timeout=120_000)
+    qtbot.waitUntil(lambda: len(view.points["ids"]) == 6, timeout=10_000)
+    assert not view.empty.isVisible() and view.live.text() == ""

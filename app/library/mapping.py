@@ -12,8 +12,10 @@ common tag genre. Results go to the map_points, clusters and map_fits tables. Se
 library gives the same map.
 
 Tracks analysed after a fit are placed with the fitted reducers' `transform` and the nearest
-cluster centre, without refitting, as long as they are fewer than a fifth of the fitted ones;
-`refit=True` (or more new tracks) fits everything again. The fitted reducers are derived,
+cluster centre, without refitting: `place_new_tracks` places any number (the app calls it while
+a scan runs, so the map grows as tracks are analysed); `build_map` places them as long as all the
+tracks placed since the fit stay within a fifth of the fitted ones, and fits everything again
+otherwise (or with `refit=True`). The fitted reducers are derived,
 locally produced objects kept with joblib under the data home's cache/ (never model weights); the
 file's sha256 is kept in the fit's map_fits params and checked before the file is unpickled, so
 only the file this library wrote is ever loaded (anything else costs a refit, never runs code).
@@ -315,7 +317,9 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     new = np.array([i not in mapped for i in ids])
     # an unchanged map is answered from the database: the fitted reducers (and UMAP with them)
     # are loaded only to place new tracks
-    unchanged = not refit and not new.any() and bool(mapped) and _fitted_as(library, model) == (kind, method, k)
+    grown = _grown_since_fit(library, model, len(mapped), int(new.sum()))
+    unchanged = not refit and not new.any() and not grown and bool(mapped) \
+        and _fitted_as(library, model) == (kind, method, k)
     fit_path = _fit_file(library, model)
     fit = None
     if not refit and not unchanged and new.any():
@@ -323,7 +327,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
         fit = _load_fit(fit_path, saved["params"].get("cache_sha256") if saved else None)
     same_setup = unchanged or (fit is not None and "basis" in fit and fit.get("kind") == kind
                                and fit.get("method") == method and fit.get("k") == k)
-    incremental = fit is not None and same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) \
+    incremental = fit is not None and same_setup and fit["layout"] is not None and 0 < new.sum() and not grown \
         and len(mapped) > 0
     if same_setup and not new.any():
         if gone:
@@ -339,16 +343,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     meta = library.artists_and_tag_genres()
     if incremental:
         step("placing new tracks", 0.2)
-        x = fit["basis"].apply([p[new] for p in parts])
-        coords = fit["layout"].transform(x).astype(np.float32)
-        space = fit["space_model"].transform(x).astype(np.float32)
-        labels = nearest_centre(space, fit["centres"])
-        check()
-        library.add_map_points(model, [(int(i), float(c[0]), float(c[1]), int(label))
-                                       for i, c, label in zip(ids[new], coords, labels)])
-        all_labels = library.map_labels(model)
-        labels_all = np.array([all_labels.get(int(i), -1) for i in ids])
-        _store_clusters(library, model, labels_all, ids, probs_ids, probs, classes, meta)
+        _place(library, model, fit, ids, parts, new, check)
         step("done", 1.0)
         return {"model": model, "tracks": len(ids), "clusters": len(fit["centres"]), "placed": int(new.sum()),
                 "refit": False, "seconds": time.perf_counter() - t0}
@@ -372,6 +367,69 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     step("done", 1.0)
     return {"model": model, "tracks": len(ids), "clusters": len(set(labels.tolist()) - {-1}), "placed": len(ids), "refit": True,
             "seconds": time.perf_counter() - t0}
+
+
+def _grown_since_fit(library, model: str, mapped: int, new: int) -> bool:
+    """Whether the tracks placed since the fit (during scans, by earlier updates, and `new` now)
+    are more than a fifth of those it was fitted on: then the map is fitted again."""
+    fitted = (library.map_fit(model) or {}).get("n_tracks") or mapped
+    return max(0, mapped - fitted) + new > REFIT_FRACTION * fitted
+
+
+def _place(library, model: str, fit: dict, ids: np.ndarray, parts: list[np.ndarray], new: np.ndarray,
+           check: Callable[[], None]) -> None:
+    """Put the `new` rows of (ids, parts) on the fitted map (the fit's transform and nearest
+    cluster centre) and update the clusters' sizes and names; the fit itself is not touched."""
+    x = fit["basis"].apply([p[new] for p in parts])
+    coords = fit["layout"].transform(x).astype(np.float32)
+    space = fit["space_model"].transform(x).astype(np.float32)
+    labels = nearest_centre(space, fit["centres"])
+    check()
+    library.add_map_points(model, [(int(i), float(c[0]), float(c[1]), int(label))
+                                   for i, c, label in zip(ids[new], coords, labels)])
+    all_labels = library.map_labels(model)
+    labels_all = np.array([all_labels.get(int(i), -1) for i in ids])
+    probs_ids, probs = library.embeddings(model, "probs")
+    _store_clusters(library, model, labels_all, ids, probs_ids, probs, library.classes(model),
+                    library.artists_and_tag_genres())
+
+
+def place_new_tracks(library, model: str | None = None, should_stop: Callable[[], bool] | None = None,
+                     warm: bool = False) -> dict:
+    """Place tracks analysed since the map was fitted with its fitted reducers, however many
+    (a scan in progress: the map grows as tracks are analysed); never fits anything. `warm`: with
+    nothing new, one mapped track goes through the reducers anyway (nothing is stored), so that
+    UMAP's compiled code is ready when the first new track comes.
+
+    Returns {model, fit (whether a usable fit exists), placed (now), mapped (on the map now),
+    fitted (tracks the fit was made on)}."""
+    model = library.model_key(model)
+    saved = library.map_fit(model) if model else None
+    out = {"model": model, "fit": False, "placed": 0, "mapped": 0, "fitted": 0}
+    if saved is None:
+        return out
+    out["fitted"] = saved["n_tracks"] or 0
+    mapped = set(library.map_labels(model))
+    out["mapped"] = len(mapped)
+    fit = _load_fit(_fit_file(library, model), saved["params"].get("cache_sha256"))
+    if fit is None or fit.get("layout") is None or "basis" not in fit:
+        return out
+    out["fit"] = True
+    ids, parts = stored_parts(library, model, fit["kind"])
+    new = np.array([int(i) not in mapped for i in ids], dtype=bool)
+    if not new.any():
+        if warm and len(ids):
+            x = fit["basis"].apply([p[:1] for p in parts])
+            fit["layout"].transform(x), fit["space_model"].transform(x)
+        return out
+
+    def check() -> None:
+        if should_stop and should_stop():
+            raise MapCancelled()
+
+    _place(library, model, fit, ids, parts, new, check)
+    out.update(placed=int(new.sum()), mapped=len(mapped) + int(new.sum()))
+    return out
 
 
 def _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta) -> None:

@@ -431,7 +431,8 @@ class MainWindow(QMainWindow):
                                  f"{s.skipped} unchanged, {s.errors} errors, {s.missing} missing")
             self._offer_folder_moves(s.folder_moves)
             self.ctx.library_changed.emit()
-            if not s.cancelled and (s.analysed + s.moved + s.missing or not self.map_view.has_map()):
+            if not s.cancelled and (s.analysed + s.moved + s.missing or not self.map_view.has_map()) \
+                    and "map" not in self.ctx.tasks.waiting:  # a Recompute asked for during the scan does it
                 self.build_map()  # its own task: cancellable, and the scan's summary stays readable
         elif name == "map":
             self.message.setText(f"Map: {result['tracks']} tracks in {result['clusters']} clusters")
@@ -494,6 +495,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self._summary_timer.stop()
         self.library_view.set_following(False)
+        self.map_view.stop_live()
         if self.ctx.tasks.busy:
             self.message.setText("Stopping…")
             log.info("window closed during %s: cancelling", self.ctx.tasks.name)
