@@ -75,6 +75,13 @@ def test_a_reader_killed_mid_file_marks_it_crashed_and_the_scan_goes_on(random_m
     assert rows(lib) == clean
     assert intact(lib)
 
+    monkeypatch.setattr(pool, "worker_main", crashing_reader.worker_main)
+    os.utime(victim, (time.time() + 10, time.time() + 10))  # changed again, and its new version kills the reader
+    track = next(r["id"] for r in lib.track_rows(limit=10) if r["path"].endswith(victim.name))
+    assert scan(lib, None, workers=1).crashed == 1
+    assert lib.analysis(track) is None and track not in lib.embeddings()[0].tolist()  # its analysis is of older audio
+    assert len(lib.stale_analysis_models(track)) == 1
+
 
 def _descendants(pid):
     """Process ids whose parent chain leads to pid (Linux /proc)."""
