@@ -1,4 +1,5 @@
-"""The Track panel: tags, cover art, the genre bar chart, MusiCNN's top tags beside it, and the per-window genre timeline."""
+"""The Track panel: tags, cover art, the genre bar chart, MusiCNN's top tags beside it, and the
+per-window genre timeline (the previous model's, said so, until the active model has analysed the track)."""
 
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ class TrackView(QWidget):
         else:
             self.cover.setPixmap(QPixmap())
             self.cover.setText("no cover art")
-        analysis = self.ctx.library.analysis(track_id)
+        analysis = self.ctx.library.latest_analysis(track_id)  # the previous model's until the active one's comes
         self.bars.clear()
         self.timeline.clear()
         self.bars.getAxis("left").setTicks(None)
@@ -126,7 +127,12 @@ class TrackView(QWidget):
             elif not track.get("missing"):
                 self.status.setText("Not analysed yet with the active model.")
             return
-        self.status.setText(f"Analysed by {analysis['model']} from {len(analysis['window_starts'])} windows.")
+        windows = len(analysis["window_starts"])
+        if analysis["model"] == self.ctx.model_name:
+            self.status.setText(f"Analysed by {analysis['model']} from {windows} windows.")
+        else:
+            self.status.setText(f"Genres from {analysis['model']} ({windows} windows): {self.ctx.model_name} has not "
+                                "analysed this track yet; scan to analyse it.")
         self._draw(analysis)
 
     def _draw(self, analysis: dict) -> None:
