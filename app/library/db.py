@@ -684,7 +684,7 @@ class Library:
 
     def results_coverage(self, model: str | None = None) -> dict:
         """What the library shows for the model (None: the active one): {model, analysed (present
-        tracks it analysed), tracks (present tracks), previous (the previous model's name or None),
+        tracks it analysed), tracks (present tracks without an error), previous (the previous model's name or None),
         from_previous (present tracks shown with the previous model's results)}."""
         model = self._model(model)
         before = self.previous_model(model)
@@ -693,7 +693,8 @@ class Library:
             "model": self.model_name(model) if model else None,
             "analysed": one("SELECT COUNT(*) FROM analyses a JOIN tracks t ON t.id = a.track_id AND NOT t.missing"
                             " WHERE a.model = ? AND a.top_prob IS NOT NULL", [model or ""]),
-            "tracks": one("SELECT COUNT(*) FROM tracks WHERE NOT missing", []),
+            "tracks": one("SELECT COUNT(*) FROM tracks t WHERE NOT t.missing AND NOT EXISTS"
+                          " (SELECT 1 FROM errors e WHERE e.track_id = t.id)", []),
             "previous": self.model_name(before) if before else None,
             "from_previous": one(
                 "SELECT COUNT(*) FROM analyses a JOIN tracks t ON t.id = a.track_id AND NOT t.missing"

@@ -84,6 +84,7 @@ class TrackView(QWidget):
         layout.addLayout(buttons)
         layout.addLayout(charts, 1)
         ctx.track_selected.connect(self.show_track)
+        ctx.library_changed.connect(lambda: self.track_id is not None and self.show_track(self.track_id))
 
     def show_track(self, track_id: int) -> None:
         track = self.ctx.library.track(track_id)
