@@ -54,16 +54,19 @@ class _TaggerManifest:
 
 
 def add_tagger(lib: Library, groups: dict[int, int], seed: int = 1, skip: tuple[int, ...] = ()) -> None:
-    """A MusiCNN-like tagger analysis per track (200-d embedding clustered by `groups`: track id ->
-    group), stored under TAGGER_NAME, and the library told that this is its installed tagger."""
+    """A MusiCNN-like tagger analysis per track (200-d embedding and dense layer clustered by
+    `groups`: track id -> group), stored under TAGGER_NAME, and the library told that this is its
+    installed tagger."""
     lib.ensure_model(_TaggerManifest)
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(max(groups.values()) + 1, 200)) * 3
+    dense_centres = np.random.default_rng(seed + 1000).normal(size=centres.shape) * 3
     for tid, g in groups.items():
         if tid in skip:
             continue
         emb = centres[g] + 0.5 * rng.normal(size=(9, 200))
         tags = np.full((9, len(TAGS)), 0.05)
         tags[:, g] = 0.6
-        lib.save_analysis(tid, TAGGER_NAME, np.arange(9) * 3.0, tags, emb, rng.normal(size=(9, 200)), 0.1)
+        lib.save_analysis(tid, TAGGER_NAME, np.arange(9) * 3.0, tags, emb,
+                          dense_centres[g] + rng.normal(size=(9, 200)), 0.1)
     lib.tagger_key = lambda: TAGGER_NAME  # the model store would name its installed MusiCNN

@@ -33,3 +33,39 @@ def test_a_damaged_saved_matrix_is_rebuilt(home):
         saved.write_bytes(b"not numpy")
     vectors._cache.clear()
     assert np.array_equal(vectors.vector_index(lib, MODEL_NAME).matrix, first.matrix)
+
+
+def test_saved_rows_are_memory_mapped_and_a_lost_rows_file_is_rebuilt(home):
+    lib, _ = grouped_library(groups=2, per_group=8)
+    first = vectors.vector_index(lib, MODEL_NAME)
+    vectors._cache.clear()
+    again = vectors.vector_index(lib, MODEL_NAME)
+    assert isinstance(again.matrix, np.memmap) and np.array_equal(again.matrix, first.matrix)
+    rows = list((home / "cache" / "vectors").glob("*-*.npy"))
+    assert len(rows) == 1
+    rows[0].unlink()
+    vectors._cache.clear()
+    assert np.array_equal(vectors.vector_index(lib, MODEL_NAME).matrix, first.matrix)
+    lib.touch()  # a new save replaces the rows file of the old one
+    vectors._cache.clear()
+    vectors.vector_index(lib, MODEL_NAME)
+    assert len(list((home / "cache" / "vectors").glob("*-*.npy"))) == 1
+
+
+def test_default_representation_is_saved_until_the_analyses_change(home, monkeypatch):
+    from library_factory import add_tagger
+
+    lib, truth = grouped_library(groups=2, per_group=6)
+    add_tagger(lib, truth)
+    assert vectors.default_kind(lib, MODEL_NAME) == vectors.MUSICNN_KIND
+    vectors._kind_cache.clear()  # as a new process
+
+    def no_count(*args):
+        raise AssertionError("counted again although nothing changed")
+
+    monkeypatch.setattr(type(lib), "analysis_coverage", no_count)
+    assert vectors.default_kind(lib, MODEL_NAME) == vectors.MUSICNN_KIND
+    lib.touch()
+    vectors._kind_cache.clear()
+    with pytest.raises(AssertionError, match="counted again"):
+        vectors.default_kind(lib, MODEL_NAME)

@@ -179,25 +179,7 @@ class LibraryView(QWidget):
         super().__init__()
         self.ctx = ctx
         self.model = LibraryModel(ctx)
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setAlternatingRowColors(True)
-        self.table.setDragEnabled(True)
-        self.table.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in enumerate((220, 150, 160, 65, 110, 170, 160, 75, 190)):
-            self.table.setColumnWidth(col, width)
-        header.setStretchLastSection(True)
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.table.customContextMenuRequested.connect(self._menu)
-        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
-        self.table.doubleClicked.connect(lambda index: self._play([index.row()]))
+        self.table = self._make_table()
         self.filters = {key: QComboBox() for key in ("genre", "tag", "cluster", "folder")}
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 4, 4, 0)
@@ -249,6 +231,29 @@ class LibraryView(QWidget):
         self.model.rowsInserted.connect(self._show_count)
         self.reload_filters()
         self._show_count()
+
+    def _make_table(self) -> QTableView:
+        """The track table: sortable, rows selected whole, dragged out as files, a context menu."""
+        table = QTableView()
+        table.setModel(self.model)
+        table.setSortingEnabled(True)
+        table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setAlternatingRowColors(True)
+        table.setDragEnabled(True)
+        table.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        table.verticalHeader().setVisible(False)
+        table.verticalHeader().setDefaultSectionSize(24)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for col, width in enumerate((220, 150, 160, 65, 110, 170, 160, 75, 190)):
+            table.setColumnWidth(col, width)
+        header.setStretchLastSection(True)
+        table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        table.customContextMenuRequested.connect(self._menu)
+        table.selectionModel().selectionChanged.connect(self._selection_changed)
+        table.doubleClicked.connect(lambda index: self._play([index.row()]))
+        return table
 
     def reload(self) -> None:
         self.reload_filters()
