@@ -23,6 +23,15 @@ FIELDS = [("Title", "title"), ("Artist", "artist"), ("Album", "album"), ("Album 
           ("Format", "codec"), ("File", "path")]
 
 
+def _chart(title: str) -> pg.PlotWidget:
+    """A fixed (not zoomable) chart on the window's background."""
+    chart = pg.PlotWidget(title=title)
+    chart.setBackground(None)
+    chart.setMouseEnabled(False, False)
+    chart.setMinimumHeight(220)
+    return chart
+
+
 class TrackView(QWidget):
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
@@ -49,22 +58,13 @@ class TrackView(QWidget):
         self.similar = QPushButton("More like this")
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.bars = pg.PlotWidget(title="Genres (mean over windows)")
+        self.bars = _chart("Genres (mean over windows)")
         self._duration: float | None = None
-        self.bars.setBackground(None)
-        self.bars.setMouseEnabled(False, False)
-        self.bars.setMinimumHeight(220)
-        self.tag_bars = pg.PlotWidget(title="Tags (MusiCNN)")
-        self.tag_bars.setBackground(None)
-        self.tag_bars.setMouseEnabled(False, False)
-        self.tag_bars.setMinimumHeight(220)
+        self.tag_bars = _chart("Tags (MusiCNN)")
         self.tag_note = QLabel("")
         self.tag_note.setWordWrap(True)
         self.tag_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.timeline = pg.PlotWidget(title="Genre by window")
-        self.timeline.setBackground(None)
-        self.timeline.setMouseEnabled(False, False)
-        self.timeline.setMinimumHeight(220)
+        self.timeline = _chart("Genre by window")
         self.timeline.setLabel("bottom", "time (min)")
         top = QHBoxLayout()
         top.addWidget(self.cover)
