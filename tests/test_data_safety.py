@@ -151,7 +151,7 @@ def test_backups_keep_the_last_three_and_open_read_only(active):
         backup.upsert_track("/music/new.mp3")
 
 
-def test_a_scan_that_changes_something_leaves_a_backup(gtzan_model, tmp_path):
+def test_a_scan_that_changes_something_leaves_a_backup(random_model, tmp_path):
     from app.library.scanner import scan
     from audio_factory import make_track
 
