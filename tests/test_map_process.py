@@ -65,6 +65,7 @@ def test_cancel_at_any_moment_ends_soon_and_the_next_build_works(mapped):
     assert build_map_in_worker(mapped, refit=True)["refit"]
 
 
+@pytest.mark.slow
 def test_a_worker_that_died_while_idle_is_replaced(mapped):
     """The OOM killer or a crash took the warm worker between builds: the next build starts a
     fresh one instead of failing, and so does every build after."""
