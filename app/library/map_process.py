@@ -125,7 +125,7 @@ def stop_worker() -> None:
 
 def build_map_in_worker(library_path: str | Path, refit: bool = False,
                         progress: Callable[[str, float], None] | None = None,
-                        should_stop: Callable[[], bool] | None = None, poll_seconds: float = 0.02,
+                        should_stop: Callable[[], bool] | None = None, poll_seconds: float = 0.01,
                         **options) -> dict:
     """mapping.build_map(library, refit=refit, **options) in the worker process; raises
     MapCancelled when should_stop() turns true before the build saved its map.
