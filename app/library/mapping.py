@@ -343,7 +343,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     meta = library.artists_and_tag_genres()
     if incremental:
         step("placing new tracks", 0.2)
-        _place(library, model, fit, ids, parts, new, check)
+        _place(library, model, fit, ids[new], [p[new] for p in parts], check)
         step("done", 1.0)
         return {"model": model, "tracks": len(ids), "clusters": len(fit["centres"]), "placed": int(new.sum()),
                 "refit": False, "seconds": time.perf_counter() - t0}
@@ -376,22 +376,22 @@ def _grown_since_fit(library, model: str, mapped: int, new: int) -> bool:
     return max(0, mapped - fitted) + new > REFIT_FRACTION * fitted
 
 
-def _place(library, model: str, fit: dict, ids: np.ndarray, parts: list[np.ndarray], new: np.ndarray,
+def _place(library, model: str, fit: dict, ids: np.ndarray, parts: list[np.ndarray],
            check: Callable[[], None]) -> None:
-    """Put the `new` rows of (ids, parts) on the fitted map (the fit's transform and nearest
+    """Put the tracks `ids` (rows of `parts`) on the fitted map (the fit's transform and nearest
     cluster centre) and update the clusters' sizes and names; the fit itself is not touched."""
-    x = fit["basis"].apply([p[new] for p in parts])
+    x = fit["basis"].apply(parts)
     coords = fit["layout"].transform(x).astype(np.float32)
     space = fit["space_model"].transform(x).astype(np.float32)
     labels = nearest_centre(space, fit["centres"])
     check()
     library.add_map_points(model, [(int(i), float(c[0]), float(c[1]), int(label))
-                                   for i, c, label in zip(ids[new], coords, labels)])
-    all_labels = library.map_labels(model)
-    labels_all = np.array([all_labels.get(int(i), -1) for i in ids])
+                                   for i, c, label in zip(ids, coords, labels)])
+    on_map = library.map_labels(model)
     probs_ids, probs = library.embeddings(model, "probs")
-    _store_clusters(library, model, labels_all, ids, probs_ids, probs, library.classes(model),
-                    library.artists_and_tag_genres())
+    mapped = np.array([i for i in probs_ids.tolist() if i in on_map], dtype=np.int64)
+    _store_clusters(library, model, np.array([on_map[int(i)] for i in mapped], dtype=np.int64), mapped, probs_ids,
+                    probs, library.classes(model), library.artists_and_tag_genres())
 
 
 def place_new_tracks(library, model: str | None = None, should_stop: Callable[[], bool] | None = None,
@@ -415,20 +415,22 @@ def place_new_tracks(library, model: str | None = None, should_stop: Callable[[]
     if fit is None or fit.get("layout") is None or "basis" not in fit:
         return out
     out["fit"] = True
-    ids, parts = stored_parts(library, model, fit["kind"])
-    new = np.array([int(i) not in mapped for i in ids], dtype=bool)
-    if not new.any():
-        if warm and len(ids):
-            x = fit["basis"].apply([p[:1] for p in parts])
-            fit["layout"].transform(x), fit["space_model"].transform(x)
+    waiting = library.analysed_ids(model) - mapped  # only their vectors are read
+    ids, parts = stored_parts(library, model, fit["kind"], ids=waiting)
+    if not len(ids):
+        if warm and mapped:
+            _, one = stored_parts(library, model, fit["kind"], ids=[min(mapped)])
+            if len(one[0]):
+                x = fit["basis"].apply(one)
+                fit["layout"].transform(x), fit["space_model"].transform(x)
         return out
 
     def check() -> None:
         if should_stop and should_stop():
             raise MapCancelled()
 
-    _place(library, model, fit, ids, parts, new, check)
-    out.update(placed=int(new.sum()), mapped=len(mapped) + int(new.sum()))
+    _place(library, model, fit, ids, parts, check)
+    out.update(placed=len(ids), mapped=len(mapped) + len(ids))
     return out
 
 

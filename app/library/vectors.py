@@ -181,9 +181,9 @@ def needs_tagger(kind: str) -> bool:
     return any(spec.source == TAGGER for spec in BLOCKS[kind])
 
 
-def stored_parts(library, model: str, kind: str) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(track ids, one raw matrix per block of the representation): non-missing tracks that have
-    every analysis it reads (none when it needs the tagger and none is installed)."""
+def stored_parts(library, model: str, kind: str, ids=None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(track ids, one raw matrix per block of the representation): non-missing tracks (of `ids`
+    when given) that have every analysis it reads (none when it needs the tagger and none is installed)."""
     if kind not in BLOCKS:
         raise ValueError(f"unknown representation {kind!r}; one of {', '.join(KINDS)}")
     tagger = library.tagger_key() if needs_tagger(kind) else None
@@ -195,7 +195,7 @@ def stored_parts(library, model: str, kind: str) -> tuple[np.ndarray, list[np.nd
         for name in spec.kinds:
             key = (spec.source, name)
             if key not in loaded:
-                loaded[key] = library.embeddings(sources[spec.source], name)
+                loaded[key] = library.embeddings(sources[spec.source], name, ids=ids)
     ids = next(iter(loaded.values()))[0]
     for other, _ in loaded.values():  # a scan may save an analysis between two reads: keep tracks in all
         if not np.array_equal(ids, other):
