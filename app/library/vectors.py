@@ -355,7 +355,7 @@ def _save(path: Path, index: VectorIndex, stamp: int) -> None:
 
 def _write_atomically(path: Path, write) -> bool:
     """write(tmp) then rename over `path`; False (and nothing left behind) on a full or read-only data home."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{threading.get_ident()}.tmp{path.suffix}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
