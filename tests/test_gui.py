@@ -648,3 +648,67 @@ def test_a_first_scan_says_the_map_comes_when_it_ends(random_model, window, qtbo
     qtbot.waitUntil(lambda: not window.ctx.tasks.busy, timeout=120_000)
     qtbot.waitUntil(lambda: len(view.points["ids"]) == 6, timeout=10_000)
     assert not view.empty.isVisible() and view.live.text() == ""
+
+
+def _use_model(window, name, monkeypatch, answer):
+    """Choose a model in the Model view, answering `answer` to its questions (weak model, analyse now)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or answer)
+    view = window.model_view
+    view.models.setCurrentRow(next(i for i in range(view.models.count()) if view.models.item(i).text()[3:] == name))
+    view._use()
+    return asked
+
+
+def test_switching_models_keeps_the_previous_results_until_the_new_one_has_analysed(grouped, window, qtbot,
+                                                                                    monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from library_factory import CLASSES
+    from model.bbnn import BBNN
+    from model.store import Manifest
+
+    No, Yes = QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes
+    store = model_store()
+    store.save(BBNN(len(CLASSES)), Manifest(name="new-model", classes=CLASSES, source="test"))
+    store.save(BBNN(len(CLASSES)), Manifest(name="coin-toss", classes=CLASSES, source="test",
+                                            metrics={"test_accuracy": 0.11}))
+    window.model_view.reload()
+    table, view = window.library_view.model, window.map_view
+    genres_before = {r["id"]: r["top_genre"] for r in table.rows}
+    asked = _use_model(window, "new-model", monkeypatch, No)  # "analyse now?" No
+    assert store.active_name() == "new-model" and "show test-model's results" in asked[0]
+    qtbot.waitUntil(lambda: not window.ctx.jobs.pending(), timeout=10_000)
+    # the library keeps showing the previous model's genres and clusters, and says so
+    assert table.total == 48 and {r["id"]: r["top_genre"] for r in table.rows} == genres_before
+    assert {r["status"] for r in table.rows} == {"pending"} and all(r["cluster"] is not None for r in table.rows)
+    assert table.data(table.index(0, 4), Qt.ItemDataRole.ToolTipRole).startswith("From test-model: new-model has not")
+    note = window.library_view.source_note
+    assert not note.isHidden() and "from test-model for 48 tracks" in note.text()
+    assert "0 of 48 tracks analysed by new-model" in note.text()
+    # the map, the track and "more like this" too
+    assert len(view.points["ids"]) == 48 and view.live.text().startswith("This is test-model's map: new-model has")
+    seed = next(iter(grouped))
+    window.ctx.select([seed])
+    assert window.track_view.status.text().startswith("Genres from test-model")
+    with qtbot.waitSignal(window.ctx.similar_ready, timeout=5000):
+        window.more_like_this([seed])
+    assert window.similar_view.rows and "Results from test-model" in window.similar_view.note.text()
+    # a model near chance is used only when the user insists
+    asked = _use_model(window, "coin-toss", monkeypatch, No)
+    assert "scored 11%" in asked[0] and store.active_name() == "new-model"
+    # switching back loses nothing
+    _use_model(window, "test-model", monkeypatch, No)
+    qtbot.waitUntil(lambda: not window.ctx.jobs.pending(), timeout=10_000)
+    assert {r["id"]: r["top_genre"] for r in table.rows} == genres_before
+    assert {r["status"] for r in table.rows} == {"analysed"} and note.isHidden()
+    assert len(view.points["ids"]) == 48 and view.live.text() == "" and view.has_map()
+    # an imported model near chance: No keeps the one in use
+    weak = store.manifest("coin-toss")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: No)
+    store.use("coin-toss")
+    assert window.model_view.keep_if_weak(weak, "test-model") is False and store.active_name() == "test-model"
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: Yes)
+    assert window.model_view.keep_if_weak(weak, "test-model") is True

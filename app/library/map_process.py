@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
@@ -28,6 +28,7 @@ _cancel = None
 _pool: ProcessPoolExecutor | None = None
 _queue = None
 _flag = None
+_builds = 0  # numbers each build, so progress left in the queue by an earlier one is not shown
 _lock = threading.Lock()  # the task thread (builds) and a job thread (placements) both reach the worker
 
 
@@ -36,8 +37,10 @@ def _init(progress_queue, cancel_flag) -> None:
     _progress, _cancel = progress_queue, cancel_flag
 
 
-def _build(home: str | None, library_path: str, refit: bool, options: dict) -> dict:
-    """Runs in the worker process."""
+def _build(home: str | None, library_path: str, refit: bool, options: dict, build: int) -> dict:
+    """Runs in the worker process; progress goes out tagged with its build's number."""
+    if _cancel.is_set():  # cancelled while the worker was still starting or busy with the call before
+        raise MapCancelled()
     if home:
         os.environ["CRATEDIGGER_HOME"] = home
     from app.home import open_library
@@ -46,7 +49,7 @@ def _build(home: str | None, library_path: str, refit: bool, options: dict) -> d
 
     def report(stage: str, fraction: float) -> None:
         if _progress is not None:
-            _progress.put((stage, fraction))
+            _progress.put((build, stage, fraction))
 
     with open_library(path=library_path) as library:  # model=None: the store's active model
         return build_map(library, refit=refit, progress=report, should_stop=_cancel.is_set, **options)
@@ -106,33 +109,49 @@ def stop_worker() -> None:
 
 def build_map_in_worker(library_path: str | Path, refit: bool = False,
                         progress: Callable[[str, float], None] | None = None,
-                        should_stop: Callable[[], bool] | None = None, poll_seconds: float = 0.05,
+                        should_stop: Callable[[], bool] | None = None, poll_seconds: float = 0.02,
                         **options) -> dict:
     """mapping.build_map(library, refit=refit, **options) in the worker process; raises
-    MapCancelled when should_stop() turns true."""
+    MapCancelled when should_stop() turns true before the build saved its map.
+
+    should_stop is asked every poll_seconds whatever the progress traffic (progress arriving
+    faster than that once kept a Cancel from ever reaching the worker, so a build cancelled at
+    once ran to its end); a build that has not stopped CANCEL_GRACE_SECONDS later is ended with
+    its process, and the next build starts a fresh one."""
+    global _builds
     pool, progress_queue, cancel_flag = _worker()
     cancel_flag.clear()
-    future = pool.submit(_build, os.environ.get("CRATEDIGGER_HOME"), str(library_path), refit, options)
+    _builds += 1
+    build = _builds
+    future = pool.submit(_build, os.environ.get("CRATEDIGGER_HOME"), str(library_path), refit, options, build)
     stop_at = None
     while True:
-        try:
-            stage, fraction = progress_queue.get(timeout=poll_seconds)
-            if progress:
-                progress(stage, fraction)
-            continue
-        except queue.Empty:
-            pass
-        if future.done():
-            try:
-                return future.result()
-            except MapCancelled:
-                raise
-            except BrokenProcessPool:
-                stop_worker()
-                raise RuntimeError("the map worker process ended unexpectedly; try again") from None
         if stop_at is None and should_stop and should_stop():
             cancel_flag.set()  # the build stops at its next stage and the warm worker stays
             stop_at = time.monotonic() + CANCEL_GRACE_SECONDS
+        wait([future], timeout=poll_seconds)  # returns as soon as the build ends
+        _forward_progress(progress_queue, build, progress)
+        if future.done():
+            return _outcome(future)
         if stop_at is not None and time.monotonic() > stop_at:
             stop_worker()
             raise MapCancelled()
+
+
+def _forward_progress(progress_queue, build: int, progress: Callable[[str, float], None] | None) -> None:
+    """Hands on the progress that arrived; what is left of an earlier build is dropped."""
+    while True:
+        try:
+            sender, stage, fraction = progress_queue.get_nowait()
+        except queue.Empty:
+            return
+        if progress and sender == build:
+            progress(stage, fraction)
+
+
+def _outcome(future: Future) -> dict:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        stop_worker()
+        raise RuntimeError("the map worker process ended unexpectedly; try again") from None

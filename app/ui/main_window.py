@@ -358,6 +358,7 @@ class MainWindow(QMainWindow):
 
     def import_model(self, path: str) -> None:
         store = self.ctx.store
+        self._model_before_import = store.active_name()  # a weak import can be undone
         self.ctx.tasks.run("import", lambda report, cancelled: store.import_file(path))
 
     def fetch_musicnn(self) -> None:
@@ -440,6 +441,8 @@ class MainWindow(QMainWindow):
             self.ctx.library_changed.emit()
         elif name in ("fetch", "import", "fetch-musicnn"):
             self.message.setText(f"{result.name} is ready")
+            if name == "import" and not self.model_view.keep_if_weak(result, getattr(self, "_model_before_import", None)):
+                self.message.setText(f"{result.name} was imported; {self.ctx.model_name} stays the active model")
             self.ctx.model_changed.emit()
             self.model_view.offer_reanalysis()
 

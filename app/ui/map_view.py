@@ -49,7 +49,8 @@ def load_map(library) -> dict:
     """Everything the view draws, read in one go (runs on a worker thread)."""
     from app.library.mapping import clusters, map_points
 
-    points = map_points(library)
+    shown = library.map_model()  # the previous model's map until the active model has its own
+    points = map_points(library, shown)
     tracks = library.tracks(points["ids"].tolist())
     names = []
     for i, artist, title in zip(points["ids"].tolist(), points["artist"], points["title"]):
@@ -58,10 +59,20 @@ def load_map(library) -> dict:
         names.append(" - ".join(x for x in (artist, title) if x) or file_name)
     status = library.status()
     model = status["active_model"]
-    fit = library.map_fit(library.model_key()) if model else None
-    return {"points": points, "names": names, "clusters": {c["cluster"]: c for c in clusters(library)},
+    fit = library.map_fit(shown) if model else None
+    borrowed = bool(model) and shown != library.model_key()
+    coverage = library.results_coverage() if borrowed else None
+    return {"points": points, "names": names, "clusters": {c["cluster"]: c for c in clusters(library, shown)},
             "analysed": status["analysed"].get(model, 0) if model else 0, "model": model,
-            "fitted": fit["n_tracks"] if fit else 0, "fit_key": (model, fit["fitted_at"] if fit else None)}
+            "fitted": fit["n_tracks"] if fit and not borrowed else 0,
+            "fit_key": (shown, fit["fitted_at"] if fit else None),
+            "borrowed": borrowed_map_note(library.model_name(shown), coverage) if borrowed else ""}
+
+
+def borrowed_map_note(shown: str, coverage: dict) -> str:
+    """The line above a map that is the previous model's (the active one has none yet)."""
+    return (f"This is {shown}'s map: {coverage['model']} has analysed {coverage['analysed']} of "
+            f"{coverage['tracks']} tracks and gets its own map when a scan with it ends (or with Recompute map).")
 
 
 def place_new_points(library_path, warm: bool = False) -> dict:
@@ -194,6 +205,7 @@ class MapView(QWidget):
         self._analysed = 0
         self._running: set[str] = set()
         self._fitted = 0
+        self._borrowed = ""  # what to say when the map shown is the previous model's
         self._fit_key: tuple | None = None
         self._live_placed = 0  # tracks placed during the running scan
         self._live_busy = False
@@ -317,6 +329,7 @@ class MapView(QWidget):
         self.points, self.names, self.clusters = data["points"], data["names"], data["clusters"]
         self._analysed = data["analysed"]
         self._fitted = data.get("fitted", 0)
+        self._borrowed = data.get("borrowed", "")
         new_map, self._fit_key = data.get("fit_key") != self._fit_key, data.get("fit_key")
         self._index = {int(i): n for n, i in enumerate(self.points["ids"])}
         self.selection = [i for i in self.selection if i in self._index]
@@ -328,7 +341,8 @@ class MapView(QWidget):
             self.mark_selected(self.ctx.selected[0])
 
     def has_map(self) -> bool:
-        return len(self.points["ids"]) > 0
+        """Whether the active model has a map (the previous model's, shown meanwhile, does not count)."""
+        return len(self.points["ids"]) > 0 and not self._borrowed
 
     def task_state(self, name: str, running: bool) -> None:
         """The main window tells the map what runs, so the empty map says the truth; while a scan
@@ -389,8 +403,10 @@ class MapView(QWidget):
         self.empty.setText(text)
         self.empty.setVisible(bool(text))
         self.empty.setGeometry(self.plot.rect().adjusted(20, 20, -20, -20))
-        line = live_text("scan" in self._running, "map" in self._running and n > 0, self._live_placed, n,
-                         self._fitted) if n else ""
+        line = ""
+        if n:
+            line = live_text("scan" in self._running, "map" in self._running, self._live_placed, n, self._fitted)
+            line = line if "map" in self._running else self._borrowed or line
         self.live.setText(line)
         self.live.setVisible(bool(line))
 

@@ -1,4 +1,5 @@
-"""The Track panel: tags, cover art, the genre bar chart, MusiCNN's top tags beside it, and the per-window genre timeline."""
+"""The Track panel: tags, cover art, the genre bar chart, MusiCNN's top tags beside it, and the
+per-window genre timeline (the previous model's, said so, until the active model has analysed the track)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,15 @@ from .map_view import palette
 FIELDS = [("Title", "title"), ("Artist", "artist"), ("Album", "album"), ("Album artist", "album_artist"),
           ("Tag genre", "tag_genre"), ("Year", "year"), ("Track", "track_no"), ("Duration", "duration"),
           ("Format", "codec"), ("File", "path")]
+
+
+def _chart(title: str) -> pg.PlotWidget:
+    """A fixed (not zoomable) chart on the window's background."""
+    chart = pg.PlotWidget(title=title)
+    chart.setBackground(None)
+    chart.setMouseEnabled(False, False)
+    chart.setMinimumHeight(220)
+    return chart
 
 
 class TrackView(QWidget):
@@ -48,22 +58,13 @@ class TrackView(QWidget):
         self.similar = QPushButton("More like this")
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.bars = pg.PlotWidget(title="Genres (mean over windows)")
+        self.bars = _chart("Genres (mean over windows)")
         self._duration: float | None = None
-        self.bars.setBackground(None)
-        self.bars.setMouseEnabled(False, False)
-        self.bars.setMinimumHeight(220)
-        self.tag_bars = pg.PlotWidget(title="Tags (MusiCNN)")
-        self.tag_bars.setBackground(None)
-        self.tag_bars.setMouseEnabled(False, False)
-        self.tag_bars.setMinimumHeight(220)
+        self.tag_bars = _chart("Tags (MusiCNN)")
         self.tag_note = QLabel("")
         self.tag_note.setWordWrap(True)
         self.tag_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.timeline = pg.PlotWidget(title="Genre by window")
-        self.timeline.setBackground(None)
-        self.timeline.setMouseEnabled(False, False)
-        self.timeline.setMinimumHeight(220)
+        self.timeline = _chart("Genre by window")
         self.timeline.setLabel("bottom", "time (min)")
         top = QHBoxLayout()
         top.addWidget(self.cover)
@@ -83,6 +84,7 @@ class TrackView(QWidget):
         layout.addLayout(buttons)
         layout.addLayout(charts, 1)
         ctx.track_selected.connect(self.show_track)
+        ctx.library_changed.connect(lambda: self.track_id is not None and self.show_track(self.track_id))
 
     def show_track(self, track_id: int) -> None:
         track = self.ctx.library.track(track_id)
@@ -112,7 +114,7 @@ class TrackView(QWidget):
         else:
             self.cover.setPixmap(QPixmap())
             self.cover.setText("no cover art")
-        analysis = self.ctx.library.analysis(track_id)
+        analysis = self.ctx.library.latest_analysis(track_id)  # the previous model's until the active one's comes
         self.bars.clear()
         self.timeline.clear()
         self.bars.getAxis("left").setTicks(None)
@@ -126,7 +128,12 @@ class TrackView(QWidget):
             elif not track.get("missing"):
                 self.status.setText("Not analysed yet with the active model.")
             return
-        self.status.setText(f"Analysed by {analysis['model']} from {len(analysis['window_starts'])} windows.")
+        windows = len(analysis["window_starts"])
+        if analysis["model"] == self.ctx.model_name:
+            self.status.setText(f"Analysed by {analysis['model']} from {windows} windows.")
+        else:
+            self.status.setText(f"Genres from {analysis['model']} ({windows} windows): {self.ctx.model_name} has not "
+                                "analysed this track yet; scan to analyse it.")
         self._draw(analysis)
 
     def _draw(self, analysis: dict) -> None:
