@@ -23,6 +23,11 @@ Schema (version 3):
         ", "-joined: what the search matches). A tagger (MusiCNN) has rows of the same shape under
         its own key: its patches are the "windows", its 50 tags the classes, embedding [200] its
         penultimate layer, dense / dense_max [200] its dense layer.
+    stale_analyses(the columns of analyses, set_aside_at; PK (track_id, model))
+        analyses set aside, kept but never served: the file changed and its new version could not
+        be analysed (a crash, undecodable...), so they describe audio that is no longer there. A
+        clean analysis of the file by that model drops its row; new audio (another fingerprint)
+        drops them all.
     errors(path PRIMARY KEY, track_id, reason, detail, size, mtime, at)
         files that could not be analysed; reason is a short code (undecodable, empty, too_short,
         silent, unreadable, vanished, crashed: the reading process died on it, invalid_output:
@@ -54,7 +59,7 @@ import sqlite_utils
 
 from .fspath import display_path, from_db, to_db
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS folders (
@@ -104,10 +109,20 @@ ALTER TABLE analyses ADD COLUMN dense_max BLOB;
 ALTER TABLE analyses ADD COLUMN top_labels TEXT;
 ALTER TABLE clusters ADD COLUMN top_tags TEXT;
 """
+# analyses of a file whose new version could not be analysed: kept, not served
+_V4 = """
+CREATE TABLE stale_analyses (
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE, model TEXT NOT NULL,
+    probs BLOB, top_genre TEXT, top_prob REAL, window_starts BLOB, window_probs BLOB,
+    embedding BLOB, embedding_std BLOB, dense BLOB, n_windows INTEGER, analysed_at REAL,
+    analysis_seconds REAL, dense_max BLOB, top_labels TEXT, set_aside_at REAL, PRIMARY KEY (track_id, model));
+"""
 # Forward migrations: MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS = [_V1, _V2, _V3]
+MIGRATIONS = [_V1, _V2, _V3, _V4]
 # tables whose `model` column holds a models.key
-_KEYED_TABLES = ("analyses", "map_points", "clusters", "map_fits")
+_KEYED_TABLES = ("analyses", "map_points", "clusters", "map_fits", "stale_analyses")
+_ANALYSIS_COLUMNS = ("track_id, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
+                     " dense, n_windows, analysed_at, analysis_seconds, dense_max, top_labels")
 TOP_LABELS = 5
 # a genre model's (BBNN's) analysis, told from a tagger's by its 32-value embedding (MusiCNN's has 200)
 _GENRE_ROW = "length(a.embedding) = 128"
@@ -478,6 +493,7 @@ class Library:
                  blob(dense.max(axis=0) if dense.ndim == 2 else dense), ", ".join(labels),
                  len(window_probs), time.time(), float(seconds)])
             self.db.execute("DELETE FROM errors WHERE track_id = ?", [track_id])
+            self.db.execute("DELETE FROM stale_analyses WHERE track_id = ? AND model = ?", [track_id, model])
 
     def record_error(self, path: str | Path, reason: str, detail: str, track_id: int | None = None,
                      size: int | None = None, mtime: float | None = None) -> None:
@@ -990,6 +1006,21 @@ class Library:
         """New audio in the same file: every model's result for it is stale."""
         with self.transaction():
             self.db.execute("DELETE FROM analyses WHERE track_id = ?", [track_id])
+            self.db.execute("DELETE FROM stale_analyses WHERE track_id = ?", [track_id])
+
+    def set_aside_analyses(self, track_id: int) -> None:
+        """The file changed and its new version could not be analysed: its analyses (and map
+        points) stop being served; the analyses are kept in stale_analyses."""
+        with self.transaction():
+            self.db.execute(f"INSERT OR REPLACE INTO stale_analyses({_ANALYSIS_COLUMNS}, set_aside_at)"
+                            f" SELECT {_ANALYSIS_COLUMNS}, ? FROM analyses WHERE track_id = ?", [time.time(), track_id])
+            self.db.execute("DELETE FROM analyses WHERE track_id = ?", [track_id])
+            self.db.execute("DELETE FROM map_points WHERE track_id = ?", [track_id])
+
+    def stale_analysis_models(self, track_id: int) -> list[str]:
+        """The keys of the models whose analyses of this track are set aside."""
+        return [r[0] for r in self.db.execute("SELECT model FROM stale_analyses WHERE track_id = ? ORDER BY model",
+                                              [track_id])]
 
     def replace_folder_errors(self, under: tuple[str, ...], unreadable: list[tuple[str, str]]) -> None:
         """Folders that could not be read (reason 'unreadable_folder'): rows for folders under the

@@ -347,15 +347,40 @@ def _save(path: Path, index: VectorIndex, stamp: int) -> None:
         return
     for old in path.parent.glob(f"{path.stem}-*.npy"):
         if old != rows:
-            try:
-                old.unlink()
-            except OSError:  # still mapped by another process (Windows): the next save removes it
-                pass
+            _remove(old)
+    prune_saved(path.parent, keep=SAVED_KEPT)
+
+
+SAVED_KEPT = 8  # saved matrices kept per data home (a library has one per model and representation)
+
+
+def prune_saved(folder: Path, keep: int) -> None:
+    """Remove all but the `keep` most recently written saved matrices, and rows files whose metadata
+    is gone: representations no longer used, deleted libraries and older cache layouts would
+    otherwise stay on disk for good (about 100 MB per 100k-track matrix)."""
+    try:
+        metas = sorted((p for p in folder.glob("*.npz") if not p.name.startswith(".")),
+                       key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for meta in metas[keep:]:
+        _remove(meta)
+    kept = {p.stem for p in metas[:keep]}
+    for rows in folder.glob("*-*.npy"):
+        if not rows.name.startswith(".") and rows.stem.rsplit("-", 1)[0] not in kept:  # "." : another's write
+            _remove(rows)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:  # still mapped by another process (Windows), or already gone: a later save retries
+        pass
 
 
 def _write_atomically(path: Path, write) -> bool:
     """write(tmp) then rename over `path`; False (and nothing left behind) on a full or read-only data home."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{threading.get_ident()}.tmp{path.suffix}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
