@@ -286,34 +286,18 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     model = library.model_key(model)
     if not model:
         raise ValueError("no active model")
-    asked_k = k
-    kind = kind or default_kind(library, model)
-    current = fitted_setup(library, model)
-    if method is None:
-        method, k = current if current else ("hdbscan", None)
-    if method not in ("hdbscan", "kmeans"):
-        raise ValueError(f"unknown clustering method {method!r}: hdbscan or kmeans")
-    if method == "hdbscan":
-        k = None
-    elif k is None:
-        k = current[1] if current and current[0] == "kmeans" and current[1] else 8
     t0 = time.perf_counter()
+    kind = kind or default_kind(library, model)
+    asked_k = k
+    method, k = _clustering(library, model, method, k)
     step = progress or (lambda stage, fraction: None)
-
-    def check() -> None:
-        if should_stop and should_stop():
-            raise MapCancelled()
-
+    check = _stopper(should_stop)
     ids, parts = stored_parts(library, model, kind)
     if asked_k is not None and asked_k > len(ids):  # the saved map stays as it is
         raise ValueError(f"cannot make {asked_k} clusters of {len(ids)} analysed tracks; choose --k of at most {len(ids)}")
     if not len(ids):
         return {"model": model, "tracks": 0, "clusters": 0, "placed": 0, "refit": False, "seconds": 0.0}
-    mapped = set(library.map_labels(model))
-    gone = mapped - set(ids.tolist())
-    if gone:  # tracks removed from the library leave the map without a refit
-        library.remove_map_points(model, gone)
-        mapped -= gone
+    mapped, gone = _drop_removed(library, model, ids)
     new = np.array([i not in mapped for i in ids])
     # an unchanged map is answered from the database: the fitted reducers (and UMAP with them)
     # are loaded only to place new tracks
@@ -327,27 +311,59 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
         fit = _load_fit(fit_path, saved["params"].get("cache_sha256") if saved else None)
     same_setup = unchanged or (fit is not None and "basis" in fit and fit.get("kind") == kind
                                and fit.get("method") == method and fit.get("k") == k)
-    incremental = fit is not None and same_setup and fit["layout"] is not None and 0 < new.sum() and not grown \
-        and len(mapped) > 0
+    summary = {"model": model, "tracks": len(ids), "placed": 0, "refit": False}
     if same_setup and not new.any():
         if gone:
             labels_now = library.map_labels(model)
-            probs_ids, probs = library.embeddings(model, "probs")
-            meta = library.artists_and_tag_genres()
-            _store_clusters(library, model, np.array([labels_now[int(i)] for i in ids]), ids, probs_ids, probs,
-                            library.classes(model), meta)
-        return {"model": model, "tracks": len(ids), "clusters": len(clusters(library, model)), "placed": 0,
-                "refit": False, "seconds": time.perf_counter() - t0}
-    probs_ids, probs = library.embeddings(model, "probs")
-    classes = library.classes(model)
-    meta = library.artists_and_tag_genres()
-    if incremental:
+            _store_labels(library, model, np.array([labels_now[int(i)] for i in ids]), ids)
+        summary["clusters"] = len(clusters(library, model))
+    elif fit is not None and same_setup and fit["layout"] is not None and not grown and len(mapped) > 0:
         step("placing new tracks", 0.2)
-        _place(library, model, fit, ids, parts, new, check)
+        _place(library, model, fit, ids[new], [p[new] for p in parts], check)
         step("done", 1.0)
-        return {"model": model, "tracks": len(ids), "clusters": len(fit["centres"]), "placed": int(new.sum()),
-                "refit": False, "seconds": time.perf_counter() - t0}
+        summary.update(clusters=len(fit["centres"]), placed=int(new.sum()))
+    else:
+        labels = _fit_map(library, model, (kind, method, k), ids, parts, fit_path, step, check)
+        summary.update(clusters=len(set(labels.tolist()) - {-1}), placed=len(ids), refit=True)
+    return {**summary, "seconds": time.perf_counter() - t0}
 
+
+def _clustering(library, model: str, method: str | None, k: int | None) -> tuple[str, int | None]:
+    """(method, k) of a build: None keeps the current fit's, a KMeans without k its k (else 8)."""
+    current = fitted_setup(library, model)
+    if method is None:
+        method, k = current if current else ("hdbscan", None)
+    if method not in ("hdbscan", "kmeans"):
+        raise ValueError(f"unknown clustering method {method!r}: hdbscan or kmeans")
+    if method == "hdbscan":
+        return method, None
+    if k is None:
+        k = current[1] if current and current[0] == "kmeans" and current[1] else 8
+    return method, k
+
+
+def _stopper(should_stop: Callable[[], bool] | None) -> Callable[[], None]:
+    def check() -> None:
+        if should_stop and should_stop():
+            raise MapCancelled()
+    return check
+
+
+def _drop_removed(library, model: str, ids: np.ndarray) -> tuple[set, set]:
+    """(mapped track ids, ids dropped): tracks removed from the library leave the map without a refit."""
+    mapped = set(library.map_labels(model))
+    gone = mapped - set(ids.tolist())
+    if gone:
+        library.remove_map_points(model, gone)
+        mapped -= gone
+    return mapped, gone
+
+
+def _fit_map(library, model: str, setup: tuple[str, str, int | None], ids: np.ndarray, parts: list[np.ndarray],
+             fit_path: Path, step: Progress, check: Callable[[], None]) -> np.ndarray:
+    """Fit the basis, both reducers and the clusters on every track; save the map, the fit and
+    the named clusters. Returns the cluster labels (in the order of `ids`)."""
+    kind, method, k = setup
     step("reducing", 0.05)
     basis = fit_basis(kind, parts)
     x = basis.apply(parts)
@@ -363,10 +379,9 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
                                   "space_model": space_model, "centres": centres})
     library.replace_map(model, [(int(i), float(c[0]), float(c[1]), int(lab)) for i, c, lab in zip(ids, coords, labels)],
                         method, {"k": k, "kind": kind, "seed": SEED, "cache_sha256": digest})
-    _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta)
+    _store_labels(library, model, labels, ids)
     step("done", 1.0)
-    return {"model": model, "tracks": len(ids), "clusters": len(set(labels.tolist()) - {-1}), "placed": len(ids), "refit": True,
-            "seconds": time.perf_counter() - t0}
+    return labels
 
 
 def _grown_since_fit(library, model: str, mapped: int, new: int) -> bool:
@@ -376,22 +391,20 @@ def _grown_since_fit(library, model: str, mapped: int, new: int) -> bool:
     return max(0, mapped - fitted) + new > REFIT_FRACTION * fitted
 
 
-def _place(library, model: str, fit: dict, ids: np.ndarray, parts: list[np.ndarray], new: np.ndarray,
+def _place(library, model: str, fit: dict, ids: np.ndarray, parts: list[np.ndarray],
            check: Callable[[], None]) -> None:
-    """Put the `new` rows of (ids, parts) on the fitted map (the fit's transform and nearest
+    """Put the tracks `ids` (rows of `parts`) on the fitted map (the fit's transform and nearest
     cluster centre) and update the clusters' sizes and names; the fit itself is not touched."""
-    x = fit["basis"].apply([p[new] for p in parts])
+    x = fit["basis"].apply(parts)
     coords = fit["layout"].transform(x).astype(np.float32)
     space = fit["space_model"].transform(x).astype(np.float32)
     labels = nearest_centre(space, fit["centres"])
     check()
     library.add_map_points(model, [(int(i), float(c[0]), float(c[1]), int(label))
-                                   for i, c, label in zip(ids[new], coords, labels)])
-    all_labels = library.map_labels(model)
-    labels_all = np.array([all_labels.get(int(i), -1) for i in ids])
-    probs_ids, probs = library.embeddings(model, "probs")
-    _store_clusters(library, model, labels_all, ids, probs_ids, probs, library.classes(model),
-                    library.artists_and_tag_genres())
+                                   for i, c, label in zip(ids, coords, labels)])
+    on_map = library.map_labels(model)
+    mapped = np.array([i for i in library.embeddings(model, "probs")[0].tolist() if i in on_map], dtype=np.int64)
+    _store_labels(library, model, np.array([on_map[int(i)] for i in mapped], dtype=np.int64), mapped)
 
 
 def place_new_tracks(library, model: str | None = None, should_stop: Callable[[], bool] | None = None,
@@ -415,21 +428,26 @@ def place_new_tracks(library, model: str | None = None, should_stop: Callable[[]
     if fit is None or fit.get("layout") is None or "basis" not in fit:
         return out
     out["fit"] = True
-    ids, parts = stored_parts(library, model, fit["kind"])
-    new = np.array([int(i) not in mapped for i in ids], dtype=bool)
-    if not new.any():
-        if warm and len(ids):
-            x = fit["basis"].apply([p[:1] for p in parts])
-            fit["layout"].transform(x), fit["space_model"].transform(x)
+    waiting = library.analysed_ids(model) - mapped  # only their vectors are read
+    ids, parts = stored_parts(library, model, fit["kind"], ids=waiting)
+    if not len(ids):
+        if warm and mapped:
+            _, one = stored_parts(library, model, fit["kind"], ids=[min(mapped)])
+            if len(one[0]):
+                x = fit["basis"].apply(one)
+                fit["layout"].transform(x), fit["space_model"].transform(x)
         return out
-
-    def check() -> None:
-        if should_stop and should_stop():
-            raise MapCancelled()
-
-    _place(library, model, fit, ids, parts, new, check)
-    out.update(placed=int(new.sum()), mapped=len(mapped) + int(new.sum()))
+    _place(library, model, fit, ids, parts, _stopper(should_stop))
+    out.update(placed=len(ids), mapped=len(mapped) + len(ids))
     return out
+
+
+def _store_labels(library, model: str, labels: np.ndarray, ids: np.ndarray) -> None:
+    """Name and save the clusters of these labels (with the genre probabilities, artists and tags
+    read now)."""
+    probs_ids, probs = library.embeddings(model, "probs")
+    _store_clusters(library, model, labels, ids, probs_ids, probs, library.classes(model),
+                    library.artists_and_tag_genres())
 
 
 def _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta) -> None:
