@@ -685,6 +685,8 @@ def test_switching_models_keeps_the_previous_results_until_the_new_one_has_analy
     assert table.total == 48 and {r["id"]: r["top_genre"] for r in table.rows} == genres_before
     assert {r["status"] for r in table.rows} == {"pending"} and all(r["cluster"] is not None for r in table.rows)
     assert table.data(table.index(0, 4), Qt.ItemDataRole.ToolTipRole).startswith("From test-model: new-model has not")
+    assert table.data(table.index(0, 6), Qt.ItemDataRole.ToolTipRole).startswith("On test-model's map")
+    assert table.data(table.index(0, 6), Qt.ItemDataRole.FontRole).italic()
     note = window.library_view.source_note
     assert not note.isHidden() and "from test-model for 48 tracks" in note.text()
     assert "0 of 48 tracks analysed by new-model" in note.text()
@@ -703,7 +705,8 @@ def test_switching_models_keeps_the_previous_results_until_the_new_one_has_analy
     _use_model(window, "test-model", monkeypatch, No)
     qtbot.waitUntil(lambda: not window.ctx.jobs.pending(), timeout=10_000)
     assert {r["id"]: r["top_genre"] for r in table.rows} == genres_before
-    assert {r["status"] for r in table.rows} == {"analysed"} and note.isHidden()
+    assert {r["status"] for r in table.rows} == {"analysed"} and note.isHidden() and table.map_from is None
+    assert table.data(table.index(0, 6), Qt.ItemDataRole.FontRole) is None
     assert len(view.points["ids"]) == 48 and view.live.text() == "" and view.has_map()
     # an imported model near chance: No keeps the one in use
     weak = store.manifest("coin-toss")

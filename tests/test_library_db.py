@@ -238,6 +238,8 @@ def test_a_new_model_shows_the_previous_models_results_until_it_has_analysed(hom
     assert lib.results_coverage() == {"model": "m2", "analysed": 2, "tracks": 7, "previous": "m1", "from_previous": 4}
     assert lib.latest_analysis(ids[0])["model"] == "m2" and lib.latest_analysis(ids[4])["model"] == "m1"
     assert lib.latest_analysis(ids[4], "m1")["top_genre"] == "blues" and lib.analysis(ids[4]) is None
+    some, probs = lib.embeddings("m1", "probs", ids=[ids[1], ids[0], 999])  # only the tracks asked for
+    assert some.tolist() == sorted(ids[:2]) and probs.shape == (2, 10)
     # the map: the previous model's until the new one has its own
     lib.replace_map("m1", [(i, float(n), 0.0, 0) for n, i in enumerate(ids)], "kmeans", {"k": 1})
     assert lib.map_model() == "m1" and lib.track_rows(sort="title", previous=True)[1]["cluster"] == 0

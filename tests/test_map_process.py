@@ -63,3 +63,19 @@ def test_cancel_at_any_moment_ends_soon_and_the_next_build_works(mapped):
         build_map_in_worker(mapped, refit=True, should_stop=lambda: True)
     assert time.monotonic() - t0 < CANCEL_GRACE_SECONDS + 1
     assert build_map_in_worker(mapped, refit=True)["refit"]
+
+
+@pytest.mark.slow
+def test_a_worker_that_died_while_idle_is_replaced(mapped):
+    """The OOM killer or a crash took the warm worker between builds: the next build starts a
+    fresh one instead of failing, and so does every build after."""
+    import os
+    import signal
+
+    pool = map_process._worker()[0]
+    for process in list(pool._processes.values()):
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(5)
+    time.sleep(0.2)  # the executor notices the death
+    assert build_map_in_worker(mapped, refit=True)["refit"]
+    assert build_map_in_worker(mapped, refit=True)["refit"]

@@ -69,3 +69,21 @@ def test_default_representation_is_saved_until_the_analyses_change(home, monkeyp
     vectors._kind_cache.clear()
     with pytest.raises(AssertionError, match="counted again"):
         vectors.default_kind(lib, MODEL_NAME)
+
+
+def test_old_saved_matrices_are_pruned(home, tmp_path):
+    folder = home / "cache" / "vectors"
+    folder.mkdir(parents=True)
+    for i in range(vectors.SAVED_KEPT + 3):  # older saves of other representations and layouts
+        np.savez(folder / f"old{i:02d}.npz", version=0)
+        np.save(folder / f"old{i:02d}-abc.npy", np.zeros((2, 2), np.float32))
+    np.save(folder / "orphan-abc.npy", np.zeros((2, 2), np.float32))
+    lib, _ = grouped_library(groups=2, per_group=8)
+    first = vectors.vector_index(lib, MODEL_NAME)
+    metas = list(folder.glob("*.npz"))
+    assert len(metas) == vectors.SAVED_KEPT
+    assert not (folder / "orphan-abc.npy").exists()
+    stems = {p.stem for p in metas}
+    assert all(p.stem.rsplit("-", 1)[0] in stems for p in folder.glob("*-*.npy"))
+    vectors._cache.clear()  # the one just written survives and is reused
+    assert np.array_equal(vectors.vector_index(lib, MODEL_NAME).matrix, first.matrix)

@@ -806,15 +806,21 @@ class Library:
             "analysis_seconds": r["analysis_seconds"],
         }
 
-    def embeddings(self, model: str | None = None, kind: str = "embedding") -> tuple[np.ndarray, np.ndarray]:
-        """(track ids, float32 matrix) of one stored vector kind, for tracks that are not missing;
-        rows with NaN or infinite values (written by older versions) are left out."""
+    def embeddings(self, model: str | None = None, kind: str = "embedding",
+                   ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(track ids, float32 matrix) of one stored vector kind, for tracks that are not missing
+        (only those of `ids` when given); rows with NaN or infinite values (written by older
+        versions) are left out."""
         if kind not in {"embedding", "embedding_std", "dense", "dense_max", "probs"}:
             raise ValueError(f"unknown vector kind {kind!r}")
         model = self._model(model)
-        rows = self.db.execute(
-            f"SELECT a.track_id, a.{kind} FROM analyses a JOIN tracks t ON t.id = a.track_id"
-            " WHERE a.model = ? AND NOT t.missing ORDER BY a.track_id", [model]).fetchall()
+        sql = (f"SELECT a.track_id, a.{kind} FROM analyses a JOIN tracks t ON t.id = a.track_id"
+               " WHERE a.model = ? AND NOT t.missing")
+        if ids is None:
+            rows = self.db.execute(sql + " ORDER BY a.track_id", [model]).fetchall()
+        else:
+            rows = sorted(r for chunk in _chunks(sorted({int(i) for i in ids}))
+                          for r in self.db.execute(sql + f" AND a.track_id IN ({_marks(chunk)})", [model, *chunk]))
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         rows = [r for r in rows if r[1] is not None]

@@ -77,11 +77,27 @@ def _worker() -> tuple[ProcessPoolExecutor, object, object]:
         return _pool, _queue, _flag
 
 
+def _submit(fn: Callable, *args, new_build: bool = False) -> tuple[Future, ProcessPoolExecutor, object, object]:
+    """fn(*args) in the worker. A worker that died while idle (the OOM killer, a crash) left its
+    pool broken: a fresh one is started instead of every later build failing."""
+    try:
+        return _submit_once(fn, args, new_build)
+    except BrokenProcessPool:
+        stop_worker()
+        return _submit_once(fn, args, new_build)
+
+
+def _submit_once(fn: Callable, args: tuple, new_build: bool) -> tuple[Future, ProcessPoolExecutor, object, object]:
+    pool, progress_queue, cancel_flag = _worker()
+    if new_build:
+        cancel_flag.clear()  # an earlier build that stopped on Cancel left it set
+    return pool.submit(fn, *args), pool, progress_queue, cancel_flag
+
+
 def place_in_worker(library_path: str | Path, warm: bool = False, poll_seconds: float = 0.1) -> dict:
     """mapping.place_new_tracks(library, warm=warm) in the worker process (for the store's active
     model); raises MapCancelled when the worker is stopped meanwhile (a cancelled build, the app closing)."""
-    pool = _worker()[0]
-    future = pool.submit(_place, os.environ.get("CRATEDIGGER_HOME"), str(library_path), warm)
+    future, pool, _, _ = _submit(_place, os.environ.get("CRATEDIGGER_HOME"), str(library_path), warm)
     while True:
         try:
             return future.result(timeout=poll_seconds)
@@ -109,7 +125,7 @@ def stop_worker() -> None:
 
 def build_map_in_worker(library_path: str | Path, refit: bool = False,
                         progress: Callable[[str, float], None] | None = None,
-                        should_stop: Callable[[], bool] | None = None, poll_seconds: float = 0.02,
+                        should_stop: Callable[[], bool] | None = None, poll_seconds: float = 0.01,
                         **options) -> dict:
     """mapping.build_map(library, refit=refit, **options) in the worker process; raises
     MapCancelled when should_stop() turns true before the build saved its map.
@@ -119,11 +135,10 @@ def build_map_in_worker(library_path: str | Path, refit: bool = False,
     once ran to its end); a build that has not stopped CANCEL_GRACE_SECONDS later is ended with
     its process, and the next build starts a fresh one."""
     global _builds
-    pool, progress_queue, cancel_flag = _worker()
-    cancel_flag.clear()
     _builds += 1
     build = _builds
-    future = pool.submit(_build, os.environ.get("CRATEDIGGER_HOME"), str(library_path), refit, options, build)
+    future, _, progress_queue, cancel_flag = _submit(_build, os.environ.get("CRATEDIGGER_HOME"), str(library_path),
+                                                     refit, options, build, new_build=True)
     stop_at = None
     while True:
         if stop_at is None and should_stop and should_stop():

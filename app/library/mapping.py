@@ -319,7 +319,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
         summary["clusters"] = len(clusters(library, model))
     elif fit is not None and same_setup and fit["layout"] is not None and not grown and len(mapped) > 0:
         step("placing new tracks", 0.2)
-        _place(library, model, fit, ids, parts, new, check)
+        _place(library, model, fit, ids[new], [p[new] for p in parts], check)
         step("done", 1.0)
         summary.update(clusters=len(fit["centres"]), placed=int(new.sum()))
     else:
@@ -391,19 +391,20 @@ def _grown_since_fit(library, model: str, mapped: int, new: int) -> bool:
     return max(0, mapped - fitted) + new > REFIT_FRACTION * fitted
 
 
-def _place(library, model: str, fit: dict, ids: np.ndarray, parts: list[np.ndarray], new: np.ndarray,
+def _place(library, model: str, fit: dict, ids: np.ndarray, parts: list[np.ndarray],
            check: Callable[[], None]) -> None:
-    """Put the `new` rows of (ids, parts) on the fitted map (the fit's transform and nearest
+    """Put the tracks `ids` (rows of `parts`) on the fitted map (the fit's transform and nearest
     cluster centre) and update the clusters' sizes and names; the fit itself is not touched."""
-    x = fit["basis"].apply([p[new] for p in parts])
+    x = fit["basis"].apply(parts)
     coords = fit["layout"].transform(x).astype(np.float32)
     space = fit["space_model"].transform(x).astype(np.float32)
     labels = nearest_centre(space, fit["centres"])
     check()
     library.add_map_points(model, [(int(i), float(c[0]), float(c[1]), int(label))
-                                   for i, c, label in zip(ids[new], coords, labels)])
-    all_labels = library.map_labels(model)
-    _store_labels(library, model, np.array([all_labels.get(int(i), -1) for i in ids]), ids)
+                                   for i, c, label in zip(ids, coords, labels)])
+    on_map = library.map_labels(model)
+    mapped = np.array([i for i in library.embeddings(model, "probs")[0].tolist() if i in on_map], dtype=np.int64)
+    _store_labels(library, model, np.array([on_map[int(i)] for i in mapped], dtype=np.int64), mapped)
 
 
 def place_new_tracks(library, model: str | None = None, should_stop: Callable[[], bool] | None = None,
@@ -427,15 +428,17 @@ def place_new_tracks(library, model: str | None = None, should_stop: Callable[[]
     if fit is None or fit.get("layout") is None or "basis" not in fit:
         return out
     out["fit"] = True
-    ids, parts = stored_parts(library, model, fit["kind"])
-    new = np.array([int(i) not in mapped for i in ids], dtype=bool)
-    if not new.any():
-        if warm and len(ids):
-            x = fit["basis"].apply([p[:1] for p in parts])
-            fit["layout"].transform(x), fit["space_model"].transform(x)
+    waiting = library.analysed_ids(model) - mapped  # only their vectors are read
+    ids, parts = stored_parts(library, model, fit["kind"], ids=waiting)
+    if not len(ids):
+        if warm and mapped:
+            _, one = stored_parts(library, model, fit["kind"], ids=[min(mapped)])
+            if len(one[0]):
+                x = fit["basis"].apply(one)
+                fit["layout"].transform(x), fit["space_model"].transform(x)
         return out
-    _place(library, model, fit, ids, parts, new, _stopper(should_stop))
-    out.update(placed=int(new.sum()), mapped=len(mapped) + int(new.sum()))
+    _place(library, model, fit, ids, parts, _stopper(should_stop))
+    out.update(placed=len(ids), mapped=len(mapped) + len(ids))
     return out
 
 

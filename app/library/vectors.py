@@ -181,9 +181,9 @@ def needs_tagger(kind: str) -> bool:
     return any(spec.source == TAGGER for spec in BLOCKS[kind])
 
 
-def stored_parts(library, model: str, kind: str) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(track ids, one raw matrix per block of the representation): non-missing tracks that have
-    every analysis it reads (none when it needs the tagger and none is installed)."""
+def stored_parts(library, model: str, kind: str, ids=None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(track ids, one raw matrix per block of the representation): non-missing tracks (of `ids`
+    when given) that have every analysis it reads (none when it needs the tagger and none is installed)."""
     if kind not in BLOCKS:
         raise ValueError(f"unknown representation {kind!r}; one of {', '.join(KINDS)}")
     tagger = library.tagger_key() if needs_tagger(kind) else None
@@ -195,7 +195,7 @@ def stored_parts(library, model: str, kind: str) -> tuple[np.ndarray, list[np.nd
         for name in spec.kinds:
             key = (spec.source, name)
             if key not in loaded:
-                loaded[key] = library.embeddings(sources[spec.source], name)
+                loaded[key] = library.embeddings(sources[spec.source], name, ids=ids)
     ids = next(iter(loaded.values()))[0]
     for other, _ in loaded.values():  # a scan may save an analysis between two reads: keep tracks in all
         if not np.array_equal(ids, other):
@@ -347,15 +347,40 @@ def _save(path: Path, index: VectorIndex, stamp: int) -> None:
         return
     for old in path.parent.glob(f"{path.stem}-*.npy"):
         if old != rows:
-            try:
-                old.unlink()
-            except OSError:  # still mapped by another process (Windows): the next save removes it
-                pass
+            _remove(old)
+    prune_saved(path.parent, keep=SAVED_KEPT)
+
+
+SAVED_KEPT = 8  # saved matrices kept per data home (a library has one per model and representation)
+
+
+def prune_saved(folder: Path, keep: int) -> None:
+    """Remove all but the `keep` most recently written saved matrices, and rows files whose metadata
+    is gone: representations no longer used, deleted libraries and older cache layouts would
+    otherwise stay on disk for good (about 100 MB per 100k-track matrix)."""
+    try:
+        metas = sorted((p for p in folder.glob("*.npz") if not p.name.startswith(".")),
+                       key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for meta in metas[keep:]:
+        _remove(meta)
+    kept = {p.stem for p in metas[:keep]}
+    for rows in folder.glob("*-*.npy"):
+        if not rows.name.startswith(".") and rows.stem.rsplit("-", 1)[0] not in kept:  # "." : another's write
+            _remove(rows)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:  # still mapped by another process (Windows), or already gone: a later save retries
+        pass
 
 
 def _write_atomically(path: Path, write) -> bool:
     """write(tmp) then rename over `path`; False (and nothing left behind) on a full or read-only data home."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{threading.get_ident()}.tmp{path.suffix}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)

@@ -51,9 +51,17 @@ class LibraryModel(QAbstractTableModel):
         self.search = ""
         self.filters: dict = {}
         self.sort_key, self.descending = "artist", False
+        self.map_from: str | None = None
         self.refresh()
 
+    def _read_map_source(self) -> None:
+        """Whose map the cluster column comes from, when it is not the active model's (a name, else None)."""
+        lib = self.ctx.library
+        shown = lib.map_model() if self.ctx.model_name else None
+        self.map_from = lib.model_name(shown) if shown and shown != lib.model_key() else None
+
     def refresh(self) -> None:
+        self._read_map_source()
         self.beginResetModel()
         self.total = self.ctx.library.count_tracks(self.search or None, filters=self.filters, previous=True)
         self.rows = []
@@ -64,6 +72,7 @@ class LibraryModel(QAbstractTableModel):
     def update_live(self) -> None:
         """Bring the loaded rows up to date in place (a scan is adding and analysing tracks):
         changed rows are repainted, new ones appended or inserted, without losing the scroll."""
+        self._read_map_source()
         total = self.ctx.library.count_tracks(self.search or None, filters=self.filters, previous=True)
         fresh = self.ctx.library.track_rows(0, max(len(self.rows), PAGE), self.sort_key, self.descending,
                                             self.search or None, filters=self.filters, previous=True)
@@ -133,8 +142,11 @@ class LibraryModel(QAbstractTableModel):
                 return ", ".join((row["tags"] or "").split(", ")[:3])
             value = row[key]
             return "" if value is None else str(value)
-        borrowed = key in ("top_genre", "cluster") and row["status"] != "analysed" and row["genre_model"]
+        borrowed = (key == "top_genre" and row["status"] != "analysed" and row["genre_model"]
+                    or key == "cluster" and self.map_from and row["cluster"] is not None)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if borrowed and key == "cluster":
+                return f"On {self.map_from}'s map: {self.ctx.model_name} gets its own when a scan with it ends"
             if borrowed:
                 return (f"From {row['genre_model']}: {self.ctx.model_name} has not analysed this track yet "
                         "(scan to analyse it)")

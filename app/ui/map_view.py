@@ -12,6 +12,7 @@ nothing is fitted again until the scan ends, and the line above the map says so.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -423,10 +424,11 @@ class MapView(QWidget):
         keys = list(self.points["top_genre"]) if by_genre else [int(c) for c in self.points["cluster"]]
         names = sorted(set(keys), key=lambda k: (str(k) if by_genre else -self.clusters.get(k, {}).get("size", 0)))
         colours = dict(zip(names, palette(len(names))))
-        brushes = [pg.mkBrush(*colours[k], 200) for k in keys]
+        brush_of = {k: pg.mkBrush(*colours[k], 200) for k in names}  # one per colour (redrawn often in a scan)
+        brushes = [brush_of[k] for k in keys]
         self.scatter.setData(x=self.points["x"], y=self.points["y"], brush=brushes, pen=None,
                              data=self.points["ids"].tolist())
-        counts = {k: keys.count(k) for k in names}
+        counts = Counter(keys)
         for k in names:
             info = self.clusters.get(k, {})
             label = str(k) if by_genre else info.get("name") or f"cluster {k}"
