@@ -1,11 +1,12 @@
 """Benchmark: how long a user waits for the command line and the app, against `--help` in the same run.
 
-    python bench/cli_latency.py [--repeat 3] [--big 100000] [--skip-gui]
+    python bench/cli_latency.py [--repeat 3] [--big 100000] [--musicnn] [--skip-gui]
 
 Builds a 65-track library (Library methods, a randomly initialised model active, a map) in a
 temporary data home and times every read-only command as a fresh process (`python -m app ...`,
 median of --repeat runs), next to `--help`, the floor of any command. Then `similar` on a
-generated --big-track library, and the app's start to its first painted window (offscreen),
+generated --big-track library (--musicnn: analysed by MusiCNN too, so `similar` uses its default
+representation), and the app's start to its first painted window (offscreen),
 with the heavy modules it had loaded by then. Every figure is also given as a ratio to `--help`.
 """
 
@@ -59,6 +60,16 @@ def active_model(name: str):
     from model.store import Manifest
 
     return model_store().save(BBNN(len(CLASSES)), Manifest(name=name, classes=CLASSES, source="bench"), activate=True)
+
+
+def installed_tagger(name: str = "bench-tagger") -> None:
+    """A randomly initialised MusiCNN installed under `name` (what similarity_speed.build(musicnn=True) stores under)."""
+    from app.home import model_store
+    from model.musicnn import MusiCNN, MusicnnSpec
+    from model.store import KIND_MUSICNN, MUSICNN_FORMAT, Manifest
+
+    model_store().save(MusiCNN(), Manifest(name=name, classes=[f"tag{i}" for i in range(50)], source="bench",
+                                           kind=KIND_MUSICNN, format=MUSICNN_FORMAT, input=MusicnnSpec().to_dict()))
 
 
 def small_library(n: int = 65) -> list[str]:
@@ -123,6 +134,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--big", type=int, default=100_000, help="tracks of the library for `similar` (0: skip)")
     ap.add_argument("--skip-gui", action="store_true")
+    ap.add_argument("--musicnn", action="store_true", help="the big library analysed by MusiCNN too (its default representation)")
     args = ap.parse_args()
     # UMAP's compiled code is kept between runs of this bench (the data homes are temporary)
     os.environ.setdefault("NUMBA_CACHE_DIR", str(OUT / "numba"))
@@ -144,11 +156,14 @@ def main() -> None:
     if args.big:
         from similarity_speed import build
 
-        build(args.big).close()  # sets CRATEDIGGER_HOME to a new data home with model 'bench'
+        build(args.big, args.musicnn).close()  # sets CRATEDIGGER_HOME to a new data home with model 'bench'
         big_env = dict(os.environ)
         active_model("bench")
-        results.append(row(f"similar -n 20 ({args.big} tracks)", timed(["similar", "-n", "20", "/music/0/0.mp3"],
-                                                                       args.repeat, big_env), help_s))
+        if args.musicnn:
+            installed_tagger()
+        what = f"{args.big} tracks" + (", MusiCNN" if args.musicnn else "")
+        results.append(row(f"similar -n 20 ({what})", timed(["similar", "-n", "20", "/music/0/0.mp3"],
+                                                            args.repeat, big_env), help_s))
     if not args.skip_gui:
         seconds, heavy = first_paint(env, args.repeat)
         results.append(row(f"app start to first paint (heavy loaded: {heavy or 'none'})", seconds, help_s))

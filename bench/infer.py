@@ -15,7 +15,8 @@ extracted under /tmp/music serves well.
 
 Modes: fp32 (NCHW), fp32-cl (channels_last, the reference), bf16 (autocast everywhere),
 bf16-mixed (autocast, the stem and the head kept in fp32: what model.inference runs as 'bf16-mixed'),
-frozen (TorchScript freeze + oneDNN fusions), compile (torch.compile), onnx (ONNX Runtime fp32,
+frozen (TorchScript freeze + oneDNN fusions), compile (torch.compile, compiled when the mode is
+built: its "ready in" is the compile time), onnx (ONNX Runtime fp32,
 the CPU's 'auto' when onnxruntime is installed),
 onnx-int8 (ONNX Runtime, convolutions quantised to int8 with calibration on the same music).
 """
@@ -124,12 +125,15 @@ def frozen_mode(model: BBNN):
 
 
 def compile_mode(model: BBNN):
+    """torch.compile (TorchInductor's C++ code for the CPU); compiled here, on one example window,
+    so the mode's "ready in" time is its compilation."""
     net = torch.compile(_Wrapped(model).eval().to(memory_format=torch.channels_last))
 
     def run(mels):
         with torch.inference_mode():
             x = torch.from_numpy(mels).unsqueeze(1).contiguous(memory_format=torch.channels_last)
             return tuple(t.numpy() for t in net(x))
+    run(np.zeros((1, 647, 128), np.float32))
     return lambda mels: _run_each(run, mels)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from bench.eval_features import bbnn_features, cached, musicnn_features, patch_selection
 from bench.representations import BBNN_REPS, BLEND_REPS, MC_REPS, rep_matrix
+from bench.similarity_eval import precision_at
 
 BBNN_WEIGHTS = Path(__file__).resolve().parents[2] / "shared/bbnn/authors-weights/gtzan_fold5.hdf5"
 
@@ -26,13 +27,6 @@ def read_list(path: Path) -> list[tuple[str, str]]:
             out.append((label, rel))
     return out
 
-
-def precision_at(matrix: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Per query: the fraction of its k nearest others (by dot product) with its label."""
-    sims = matrix @ matrix.T
-    np.fill_diagonal(sims, -np.inf)
-    top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-    return (labels[top] == labels[:, None]).mean(axis=1)
 
 
 def kmeans_ari(matrix: np.ndarray, labels: np.ndarray) -> float:
@@ -113,7 +107,7 @@ def candidates(policies: list[str], with_musicnn: bool, only: str | None = None)
 
 
 def evaluate_set(name: str, entries: list[tuple[str, str]], tracks: dict, policies: list[str],
-                 with_musicnn: bool, only: str | None = None) -> list[dict]:
+                 with_musicnn: bool, only: str | None = None, expansions: tuple[int, ...] = (0,)) -> list[dict]:
     labels = np.array([label for label, _ in entries])
     items = []
     for _, rel in entries:
@@ -124,11 +118,13 @@ def evaluate_set(name: str, entries: list[tuple[str, str]], tracks: dict, polici
     rows = []
     for rep, policy, blocks in candidates(policies, with_musicnn, only):
         m = rep_matrix(blocks, items, policy)
-        p5 = precision_at(m, labels, 5)
-        rows.append({"set": name, "n": len(labels), "rep": rep, "patches": policy, "dims": m.shape[1],
-                     "p5": float(p5.mean()), "p10": float(precision_at(m, labels, 10).mean()),
-                     "ari": kmeans_ari(m, labels),
-                     "per_label": {g: float(p5[labels == g].mean()) for g in dict.fromkeys(labels.tolist())}})
+        ari = kmeans_ari(m, labels)
+        for expansion in expansions:
+            p5 = precision_at(m, labels, 5, expansion)
+            rows.append({"set": name, "n": len(labels), "rep": rep, "patches": policy, "dims": m.shape[1],
+                         "expansion": expansion, "p5": float(p5.mean()),
+                         "p10": float(precision_at(m, labels, 10, expansion).mean()), "ari": ari,
+                         "per_label": {g: float(p5[labels == g].mean()) for g in dict.fromkeys(labels.tolist())}})
     return rows
 
 
@@ -142,11 +138,11 @@ def patch_counts(entries, tracks, policies) -> dict[str, float]:
 
 
 def format_rows(rows: list[dict]) -> str:
-    lines = [f"| set | n | representation | patches | dims | P@5 | P@10 | KMeans ARI | P@5 per label |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"| set | n | representation | patches | dims | query expansion | P@5 | P@10 | KMeans ARI | P@5 per label |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         per = ", ".join(f"{g} {v:.2f}" for g, v in r["per_label"].items())
-        lines.append(f"| {r['set']} | {r['n']} | {r['rep']} | {r['patches']} | {r['dims']} | {r['p5']:.3f} | "
+        lines.append(f"| {r['set']} | {r['n']} | {r['rep']} | {r['patches']} | {r['dims']} | {r['expansion']} | {r['p5']:.3f} | "
                      f"{r['p10']:.3f} | {r['ari']:.3f} | {per} |")
     return "\n".join(lines)
 
@@ -163,7 +159,7 @@ def run_lists(args) -> None:
         if args.musicnn:
             print("MusiCNN patches per track (mean): " + ", ".join(
                 f"{p} {c:.1f}" for p, c in patch_counts(entries, tracks, policies).items()))
-        rows = evaluate_set(name, entries, tracks, policies, bool(args.musicnn), args.only)
+        rows = evaluate_set(name, entries, tracks, policies, bool(args.musicnn), args.only, args.expansion)
         text = format_rows(rows)
         print(text)
         out.append(f"### {name} ({len(entries)} tracks)\n\n{text}\n")

@@ -65,6 +65,13 @@ BLEND_REPS: dict[str, list[BlockSpec]] = {
         B("bbnn", "embedding", weight=w / 2 ** 0.5), B("bbnn", "dense", pca=16, weight=w / 2 ** 0.5)]
        for w in (0.5, 0.75, 1.0)},
     "mc-penult + mc-dense": [B("musicnn", "penultimate"), B("musicnn", "dense")],
+    **{f"mc-penult + mc-dense-max + bb-blend x{w:g}": [
+        B("musicnn", "penultimate", weight=2 ** -0.5), B("musicnn", "dense", "max", weight=2 ** -0.5),
+        B("bbnn", "embedding", weight=w / 2 ** 0.5), B("bbnn", "dense", pca=16, weight=w / 2 ** 0.5)]
+       for w in (0.5, 0.75, 1.0)},
+    "mc-penult pca64 + mc-dense-max pca64 + bb-blend x0.75": [
+        B("musicnn", "penultimate", weight=2 ** -0.5, pca=64), B("musicnn", "dense", "max", weight=2 ** -0.5, pca=64),
+        B("bbnn", "embedding", weight=0.75 / 2 ** 0.5), B("bbnn", "dense", pca=16, weight=0.75 / 2 ** 0.5)],
 }
 
 

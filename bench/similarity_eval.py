@@ -17,7 +17,8 @@ List mode (the study that chose the representation): each list file holds `label
 Per-track BBNN windows and MusiCNN patches are computed once and cached (bench/eval_features.py);
 then every candidate representation of bench/representations.py (BBNN, MusiCNN, blends) and
 every MusiCNN patch policy gets same-label precision@5 / @10 (leave the seed out, basis fitted on
-the set) and the adjusted Rand index of KMeans (k = number of labels) on the representation.
+the set; ranked as `similar` ranks, with each --expansion) and the adjusted Rand index of KMeans
+(k = number of labels) on the representation.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def precision_at(matrix: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
-    """Per query: the fraction of its k nearest others (by dot product) in its own group."""
-    sims = matrix @ matrix.T
-    np.fill_diagonal(sims, -np.inf)
-    top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+def precision_at(matrix: np.ndarray, groups: np.ndarray, k: int, expansion: int | None = None) -> np.ndarray:
+    """Per query: the fraction of the k others `similar` ranks first (app.library.similarity.rank,
+    the query expanded with its `expansion` nearest; None: the app's setting) in its own group."""
+    from app.library.similarity import EXPANSION, rank
+
+    expansion = EXPANSION if expansion is None else expansion
+    top = np.array([[r for r, _ in rank(matrix, np.array([i]), k, expansion=expansion)] for i in range(len(matrix))])
     return (groups[top] == groups[:, None]).mean(axis=1)
 
 
@@ -60,6 +63,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--patches", default="windows,9w,3w,centre", help="list mode: MusiCNN patch policies")
     ap.add_argument("--only", help="list mode: evaluate only representations whose name matches this regex")
     ap.add_argument("--out", type=Path, help="list mode: also write the table here (markdown)")
+    ap.add_argument("--expansion", type=lambda t: tuple(int(x) for x in t.split(",")), default=(0, 3),
+                    help="list mode: query expansions to rank with (nearest tracks averaged into the query)")
     ap.add_argument("--home", type=Path, help="data home to use (kept); default a fresh temporary one")
     ap.add_argument("--model-file", type=Path, default=REPO.parent / "shared/bbnn/authors-weights/gtzan_fold5.hdf5")
     ap.add_argument("--windows", default="default", help="scan window policy: default, all or a number")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +26,11 @@ def sha256_of(path: str | os.PathLike) -> str:
 def download(url: str, dest: Path, expected_sha256: str | None = None, timeout: float = 30.0,
              progress: ProgressFn | None = None, cancelled: Callable[[], bool] | None = None) -> Path:
     """Fetch `url` to `dest`; `dest` appears only once complete and verified."""
+    import socket  # here, not at the top: the read-only commands import this module and never download
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     h = hashlib.sha256()

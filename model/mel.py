@@ -38,15 +38,31 @@ def power_to_db(power: torch.Tensor, amin: float, top_db: float | None) -> torch
     return db
 
 
-class LogMel(nn.Module):
-    def __init__(self, spec: MelSpec = MelSpec()) -> None:
+class PowerMel(nn.Module):
+    """Power mel spectrogram, as librosa computes it: a periodic-Hann STFT without centring (a
+    front end pads first if it wants to), |.|^2, Slaney mel filters from librosa. BBNN's and
+    MusiCNN's front ends differ only in their parameters, padding and log."""
+
+    def __init__(self, sample_rate: int, n_fft: int, hop_length: int, n_mels: int) -> None:
         super().__init__()
         import librosa
 
-        self.spec = spec
-        fb = librosa.filters.mel(sr=spec.sample_rate, n_fft=spec.n_fft, n_mels=spec.n_mels)
+        self.n_fft, self.hop_length = n_fft, hop_length
+        fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
         self.register_buffer("mel_fb", torch.from_numpy(fb.astype(np.float32)), persistent=False)
-        self.register_buffer("window", torch.hann_window(spec.n_fft, periodic=True), persistent=False)
+        self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
+
+    def power_mel(self, waves: torch.Tensor) -> torch.Tensor:
+        """(N, samples) float32 -> (N, mels, frames), float32 throughout."""
+        stft = torch.stft(waves, self.n_fft, self.hop_length, window=self.window, center=False, return_complex=True)
+        power = stft.real.square() + stft.imag.square()  # (N, freq, frames)
+        return torch.matmul(self.mel_fb, power)
+
+
+class LogMel(PowerMel):
+    def __init__(self, spec: MelSpec = MelSpec()) -> None:
+        super().__init__(spec.sample_rate, spec.n_fft, spec.hop_length, spec.n_mels)
+        self.spec = spec
 
     @torch.no_grad()
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
@@ -54,10 +70,7 @@ class LogMel(nn.Module):
         s = self.spec
         pad = s.n_fft // 2
         x = torch.nn.functional.pad(waves.float().unsqueeze(1), (pad, pad), mode=s.pad_mode).squeeze(1)
-        stft = torch.stft(x, s.n_fft, s.hop_length, window=self.window, center=False, return_complex=True)
-        power = stft.real.square() + stft.imag.square()  # (N, freq, frames)
-        mel = torch.matmul(self.mel_fb, power)  # (N, mels, frames)
-        return power_to_db(mel, s.amin, s.top_db).transpose(1, 2).contiguous()
+        return power_to_db(self.power_mel(x), s.amin, s.top_db).transpose(1, 2).contiguous()
 
 
 class LogMelFrontEnd:

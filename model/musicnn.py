@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .mel import PowerMel
+
 BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization default
 
 MSD_LABELS = [
@@ -91,25 +93,17 @@ class MusicnnSpec:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-class MusicnnFrontEnd(nn.Module):
+class MusicnnFrontEnd(PowerMel):
     """Waves (N, samples) at 16 kHz -> log-compressed mel (N, frames, 96), float32, as librosa computes it."""
 
     def __init__(self, spec: MusicnnSpec = MusicnnSpec()) -> None:
-        super().__init__()
-        import librosa
-
+        super().__init__(spec.sample_rate, spec.n_fft, spec.hop_length, spec.n_mels)
         self.spec = spec
-        fb = librosa.filters.mel(sr=spec.sample_rate, n_fft=spec.n_fft, n_mels=spec.n_mels)
-        self.register_buffer("mel_fb", torch.from_numpy(fb.astype(np.float32)), persistent=False)
-        self.register_buffer("window", torch.hann_window(spec.n_fft, periodic=True), persistent=False)
 
     @torch.no_grad()
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
-        s = self.spec
-        stft = torch.stft(waves.float(), s.n_fft, s.hop_length, window=self.window, center=False, return_complex=True)
-        power = stft.real.square() + stft.imag.square()  # (N, freq, frames)
-        mel = torch.matmul(self.mel_fb, power)  # (N, mels, frames), float32 throughout: no overflow
-        return torch.log10(1.0 + s.log_scale * mel).transpose(1, 2).contiguous()
+        mel = self.power_mel(waves.float())  # float32 throughout: no overflow
+        return torch.log10(1.0 + self.spec.log_scale * mel).transpose(1, 2).contiguous()
 
 
 def to_patches(logmel: torch.Tensor, patch_frames: int = 187) -> torch.Tensor:

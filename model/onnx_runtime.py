@@ -58,7 +58,9 @@ def _export(model: BBNN, frames: int, mels: int) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the legacy exporter announces its own deprecation
-        torch.onnx.export(_Outputs(model.float().eval()), (torch.zeros(1, 1, frames, mels),), buffer, dynamo=False,
+        # the wrapper itself in eval mode: the exporter puts the module's mode back as it found it
+        # when done, and a fresh wrapper (training) would leave the caller's model training
+        torch.onnx.export(_Outputs(model.float()).eval(), (torch.zeros(1, 1, frames, mels),), buffer, dynamo=False,
                           input_names=[INPUT], output_names=["probs", "embedding", "dense"],
                           dynamic_axes={INPUT: {0: "n"}}, opset_version=17)
     return buffer.getvalue()

@@ -18,10 +18,12 @@ class _Manifest:
     source_sha256 = None
 
 
-def grouped_library(groups: int = 4, per_group: int = 30, seed: int = 0, root: str = "/music") -> tuple[Library, dict]:
-    """`groups` well-separated groups; group g's tracks are by artists 'G{g}-A{0..2}', genre CLASSES[g]."""
+def grouped_library(groups: int = 4, per_group: int = 30, seed: int = 0, root: str = "/music",
+                    manifest=_Manifest) -> tuple[Library, dict]:
+    """`groups` well-separated groups; group g's tracks are by artists 'G{g}-A{0..2}', genre CLASSES[g]
+    (stored under `manifest`'s model: the test model, or e.g. a random BBNN with CLASSES)."""
     lib = open_library()  # model=None: the store's active model
-    lib.ensure_model(_Manifest)
+    key = lib.ensure_model(manifest)
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(groups, 32)) * 3
     dense_centres = rng.normal(size=(groups, 416)) * 3
@@ -35,7 +37,7 @@ def grouped_library(groups: int = 4, per_group: int = 30, seed: int = 0, root: s
             probs = np.full((n, len(CLASSES)), 0.02)
             probs[:, g] = 0.82
             dense = np.abs(dense_centres[g] + rng.normal(size=(n, 416)))
-            lib.save_analysis(tid, _Manifest.name, [0.0, 60.0, 120.0], probs, emb, dense, 0.3)
+            lib.save_analysis(tid, key, [0.0, 60.0, 120.0], probs, emb, dense, 0.3)
             truth[tid] = g
     return lib, truth
 
@@ -52,16 +54,19 @@ class _TaggerManifest:
 
 
 def add_tagger(lib: Library, groups: dict[int, int], seed: int = 1, skip: tuple[int, ...] = ()) -> None:
-    """A MusiCNN-like tagger analysis per track (200-d embedding clustered by `groups`: track id ->
-    group), stored under TAGGER_NAME, and the library told that this is its installed tagger."""
+    """A MusiCNN-like tagger analysis per track (200-d embedding and dense layer clustered by
+    `groups`: track id -> group), stored under TAGGER_NAME, and the library told that this is its
+    installed tagger."""
     lib.ensure_model(_TaggerManifest)
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(max(groups.values()) + 1, 200)) * 3
+    dense_centres = np.random.default_rng(seed + 1000).normal(size=centres.shape) * 3
     for tid, g in groups.items():
         if tid in skip:
             continue
         emb = centres[g] + 0.5 * rng.normal(size=(9, 200))
         tags = np.full((9, len(TAGS)), 0.05)
         tags[:, g] = 0.6
-        lib.save_analysis(tid, TAGGER_NAME, np.arange(9) * 3.0, tags, emb, rng.normal(size=(9, 200)), 0.1)
+        lib.save_analysis(tid, TAGGER_NAME, np.arange(9) * 3.0, tags, emb,
+                          dense_centres[g] + rng.normal(size=(9, 200)), 0.1)
     lib.tagger_key = lambda: TAGGER_NAME  # the model store would name its installed MusiCNN

@@ -39,7 +39,7 @@ def test_predict_reports_bad_files_and_goes_on(gtzan_model, shared_dir, tmp_path
     assert err.strip().splitlines() == [f"{fake}: undecodable: " + err.split("undecodable: ", 1)[1].strip()]
 
 
-def test_predict_all_windows_of_a_longer_track(gtzan_model, tmp_path, capsys):
+def test_predict_all_windows_of_a_longer_track(random_model, tmp_path, capsys):
     path = write_audio(tmp_path / "long.ogg", synth("clicks", 70.0))
     assert main(["predict", "--json", "--windows", "all", str(path)]) == 0
     result = json.loads(capsys.readouterr().out)[0]

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from app.library.compiled import _cache_all, use_cache_dir
+from app.library.compiled import _cache_all, _cached_by_default, use_cache_dir
 
 
 @pytest.fixture
@@ -41,3 +41,22 @@ def test_a_chosen_numba_cache_folder_wins(tmp_path, monkeypatch, numba_settings)
     monkeypatch.delenv("NUMBA_CACHE_DIR")
     assert use_cache_dir(tmp_path / "given") == str(tmp_path / "given")
     assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "given")
+
+
+def test_functions_compiled_at_import_come_from_the_cache(home, tmp_path, monkeypatch, numba_settings):
+    import numba
+
+    use_cache_dir()
+    package = tmp_path / "src" / "fakeeager"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(  # compiled when decorated, as umap.utils.tau_rand_int
+        "import numba\n\n@numba.njit('i8(i8)')\ndef twice(a):\n    return 2 * a\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    original = numba.njit
+    with _cached_by_default():
+        import fakeeager
+    assert numba.njit is original  # put back after the import
+    assert fakeeager.twice(4) == 8
+    saved = [p.name for p in (home / "cache" / "numba").rglob("*.nbi")]
+    assert any("twice" in name for name in saved)
+    monkeypatch.delitem(sys.modules, "fakeeager")

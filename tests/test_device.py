@@ -91,3 +91,16 @@ def test_onnx_runtime_gives_torch_fp32_results():
     np.testing.assert_allclose(out.embedding, fp32.embedding, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(out.dense, fp32.dense, rtol=1e-4, atol=1e-5)
     assert Predictor(model, device="cpu").precision == "onnx"  # installed with the test extra: the CPU's auto
+
+
+def test_onnx_export_leaves_the_model_in_eval_mode():
+    """A torch path on the same model after the export (the 'auto' fallback, a bench) must not
+    run BatchNorm on batch statistics."""
+    torch.manual_seed(7)  # weights no other test exports (one export per network in a process)
+    model = BBNN(10).eval()
+    mels = np.random.default_rng(2).normal(-30, 15, size=(2, 647, 128)).astype(np.float32)
+    before = Predictor(model, device="cpu", precision="fp32").run_mels(mels)
+    Predictor(model, device="cpu", precision="onnx")
+    assert not model.training and not any(m.training for m in model.modules())
+    after = Predictor(model, device="cpu", precision="fp32", micro_batch=1).run_mels(mels)
+    np.testing.assert_allclose(after.probs, before.probs, atol=1e-6)

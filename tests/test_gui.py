@@ -640,7 +640,7 @@ def test_no_event_loop_stall_in_map_build_similar_click_path_and_import(grouped,
     qtbot.waitUntil(lambda: not window.ctx.jobs.pending(), timeout=10_000)
     qtbot.wait(100)
     gaps.timer.stop()
-    assert model_store().active_name() == "imported"
+    assert "imported" in model_store().names()
     assert {phase for *_, phase in gaps.rows} >= {"map build", "similar", "map click", "path", "model import"}
     busy = max(gaps.rows, key=lambda g: g[1])
     assert busy[1] < 0.05, f"the GUI thread worked {busy[1] * 1000:.0f} ms without returning during {busy[3]}"
@@ -686,3 +686,130 @@ def test_closing_during_a_scan_exits_quickly_without_an_abort(random_model, tmp_
     assert "Destroyed while thread" not in err
     analysed = sum(Library().status()["analysed"].values())
     assert 1 <= analysed < 16  # what the scan committed is kept
+
+
+@pytest.fixture
+def mapped_random(random_model):
+    """20 tracks analysed by the active random BBNN (written straight into the library), mapped."""
+    lib, truth = grouped_library(groups=2, per_group=10, manifest=random_model)
+    lib.close()
+    build_map_in_worker(lib.path)  # the store's active model: the random BBNN
+    return truth
+
+
+def test_scan_places_new_tracks_on_the_existing_map_without_refitting(mapped_random, window, qtbot, tmp_path,
+                                                                     monkeypatch):
+    import app.library.scanner as scanner
+
+    monkeypatch.setattr("app.ui.map_view.LIVE_PLACE_MS", 200)
+    gate, real_scan = threading.Event(), scanner.scan
+
+    def gated_scan(library, folders=None, progress=None, **kw):  # holds the scan after its second track
+        def report(p):
+            progress(p)
+            if p.done == 2:
+                gate.wait(60)
+        return real_scan(library, folders, progress=report, **kw)
+
+    monkeypatch.setattr(scanner, "scan", gated_scan)
+    view = window.map_view
+    assert len(view.points["ids"]) == 20
+    fit = Library().map_fit(model_store().active().key)
+    folder = _music(tmp_path, n=3, seconds=4.0)
+    window.folders_view.add_folders([str(folder)], scan=False)
+    window.start_scan([str(folder)])
+    try:
+        qtbot.waitUntil(lambda: len(view.points["ids"]) >= 22, timeout=90_000)  # placed while the scan runs
+        assert window.ctx.tasks.name == "scan" and not gate.is_set()
+        assert view.live.text().startswith("Scanning: 2 new tracks placed on the existing map (fitted on 20)")
+        assert "Recompute map after the scan to refit" in view.live.text() and not view.live.isHidden()
+    finally:
+        gate.set()
+    with qtbot.waitSignal(window.ctx.tasks.done, timeout=120_000, check_params_cb=lambda name, r: name == "map") as done:
+        pass
+    assert done.args[1]["refit"] is False  # 3 new of 20: placed, the reducers untouched
+    qtbot.waitUntil(lambda: len(view.points["ids"]) == 23, timeout=10_000)
+    assert Library().map_fit(model_store().active().key) == fit
+    assert view.live.text() == "3 tracks placed on this map since it was fitted on 20; Recompute map fits it again."
+
+
+def test_a_first_scan_says_the_map_comes_when_it_ends(random_model, window, qtbot, tmp_path):
+    window.show_view("map")
+    view = window.map_view
+    folder = _music(tmp_path, n=6, seconds=3.0)
+    window.folders_view.add_folders([str(folder)], scan=False)
+    with qtbot.waitSignal(window.ctx.tasks.started, timeout=5000):
+        window.start_scan([str(folder)])
+    assert view.empty.text().startswith("Scanning: the map will be built when the scan finishes")
+    qtbot.waitUntil(lambda: window.ctx.tasks.name == "map", timeout=120_000)
+    qtbot.waitUntil(lambda: not window.ctx.tasks.busy, timeout=120_000)
+    qtbot.waitUntil(lambda: len(view.points["ids"]) == 6, timeout=10_000)
+    assert not view.empty.isVisible() and view.live.text() == ""
+
+
+def _use_model(window, name, monkeypatch, answer):
+    """Choose a model in the Model view, answering `answer` to its questions (weak model, analyse now)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or answer)
+    view = window.model_view
+    view.models.setCurrentRow(next(i for i in range(view.models.count()) if view.models.item(i).text()[3:] == name))
+    view._use()
+    return asked
+
+
+def test_switching_models_keeps_the_previous_results_until_the_new_one_has_analysed(grouped, window, qtbot,
+                                                                                    monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from library_factory import CLASSES
+    from model.bbnn import BBNN
+    from model.store import Manifest
+
+    No, Yes = QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes
+    store = model_store()
+    store.save(BBNN(len(CLASSES)), Manifest(name="new-model", classes=CLASSES, source="test"))
+    store.save(BBNN(len(CLASSES)), Manifest(name="coin-toss", classes=CLASSES, source="test",
+                                            metrics={"test_accuracy": 0.11}))
+    window.model_view.reload()
+    table, view = window.library_view.model, window.map_view
+    genres_before = {r["id"]: r["top_genre"] for r in table.rows}
+    asked = _use_model(window, "new-model", monkeypatch, No)  # "analyse now?" No
+    assert store.active_name() == "new-model" and "show test-model's results" in asked[0]
+    qtbot.waitUntil(lambda: not window.ctx.jobs.pending(), timeout=10_000)
+    # the library keeps showing the previous model's genres and clusters, and says so
+    assert table.total == 48 and {r["id"]: r["top_genre"] for r in table.rows} == genres_before
+    assert {r["status"] for r in table.rows} == {"pending"} and all(r["cluster"] is not None for r in table.rows)
+    assert table.data(table.index(0, 4), Qt.ItemDataRole.ToolTipRole).startswith("From test-model: new-model has not")
+    assert table.data(table.index(0, 6), Qt.ItemDataRole.ToolTipRole).startswith("On test-model's map")
+    assert table.data(table.index(0, 6), Qt.ItemDataRole.FontRole).italic()
+    note = window.library_view.source_note
+    assert not note.isHidden() and "from test-model for 48 tracks" in note.text()
+    assert "0 of 48 tracks analysed by new-model" in note.text()
+    # the map, the track and "more like this" too
+    assert len(view.points["ids"]) == 48 and view.live.text().startswith("This is test-model's map: new-model has")
+    seed = next(iter(grouped))
+    window.ctx.select([seed])
+    qtbot.waitUntil(lambda: window.track_view.shown == seed, timeout=3000)  # read in the background
+    assert window.track_view.status.text().startswith("Genres from test-model")
+    with qtbot.waitSignal(window.ctx.similar_ready, timeout=5000):
+        window.more_like_this([seed])
+    assert window.similar_view.rows and "Results from test-model" in window.similar_view.note.text()
+    # a model near chance is used only when the user insists
+    asked = _use_model(window, "coin-toss", monkeypatch, No)
+    assert "scored 11%" in asked[0] and store.active_name() == "new-model"
+    # switching back loses nothing
+    _use_model(window, "test-model", monkeypatch, No)
+    qtbot.waitUntil(lambda: not window.ctx.jobs.pending(), timeout=10_000)
+    assert {r["id"]: r["top_genre"] for r in table.rows} == genres_before
+    assert {r["status"] for r in table.rows} == {"analysed"} and note.isHidden() and table.map_from is None
+    assert table.data(table.index(0, 6), Qt.ItemDataRole.FontRole) is None
+    assert len(view.points["ids"]) == 48 and view.live.text() == "" and view.has_map()
+    # an imported model near chance: No keeps the one in use
+    weak = store.manifest("coin-toss")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: No)
+    store.use("coin-toss")
+    assert window.model_view.keep_if_weak(weak, "test-model") is False and store.active_name() == "test-model"
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: Yes)
+    assert window.model_view.keep_if_weak(weak, "test-model") is True

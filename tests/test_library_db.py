@@ -207,3 +207,50 @@ def test_artists_and_albums_group_tags_and_untagged_files(home, tmp_path):
     assert [from_db(r["path"]) for r in lib.track_rows(filters=both)] == ["/m/c/3.mp3"]
     with pytest.raises(ValueError):
         lib.count_tracks(filters={"album": "not a key"})
+
+
+class ManifestB(Manifest):
+    name = "m2"
+
+
+def test_a_new_model_shows_the_previous_models_results_until_it_has_analysed(home):
+    from library_factory import add_tagger
+
+    lib = Library(active_model="m2")
+    lib.ensure_model(Manifest)
+    lib.ensure_model(ManifestB)
+    ids = [analysed(lib, f"/m/{i}.mp3", 0, model="m1", title=f"T{i}") for i in range(6)]
+    lib.upsert_track("/m/new.mp3", title="never analysed")
+    assert lib.previous_model() == "m1" and lib.previous_model("m1") is None
+    add_tagger(lib, {i: 0 for i in ids})  # a tagger's rows, newer than m1's, are never "previous" genres
+    assert lib.previous_model() == "m1"
+    for i in ids[:2]:  # the new model has analysed two tracks: they say jazz
+        probs = np.full((2, 10), 0.05, np.float32)
+        probs[:, 5] = 0.55
+        lib.save_analysis(i, "m2", [0.0, 30.0], probs, np.ones((2, 32)), np.ones((2, 416)), 0.1)
+    own = {r["id"]: r["top_genre"] for r in lib.track_rows(sort="title")}  # without `previous`: the model's own only
+    assert own[ids[1]] == "jazz" and own[ids[2]] is None
+    rows = {r["id"]: r for r in lib.track_rows(sort="title", previous=True)}
+    assert [(rows[i]["top_genre"], rows[i]["genre_model"], rows[i]["status"]) for i in ids[1:3]] == [
+        ("jazz", "m2", "analysed"), ("blues", "m1", "pending")]
+    assert len(rows) == 7 and lib.count_tracks(filters={"genre": "BLUES"}, previous=True) == 4
+    assert lib.count_tracks(filters={"genre": "blues"}) == 0
+    assert lib.results_coverage() == {"model": "m2", "analysed": 2, "tracks": 7, "previous": "m1", "from_previous": 4}
+    assert lib.latest_analysis(ids[0])["model"] == "m2" and lib.latest_analysis(ids[4])["model"] == "m1"
+    assert lib.latest_analysis(ids[4], "m1")["top_genre"] == "blues" and lib.analysis(ids[4]) is None
+    some, probs = lib.embeddings("m1", "probs", ids=[ids[1], ids[0], 999])  # only the tracks asked for
+    assert some.tolist() == sorted(ids[:2]) and probs.shape == (2, 10)
+    # the map: the previous model's until the new one has its own
+    lib.replace_map("m1", [(i, float(n), 0.0, 0) for n, i in enumerate(ids)], "kmeans", {"k": 1})
+    assert lib.map_model() == "m1" and lib.track_rows(sort="title", previous=True)[1]["cluster"] == 0
+    # "more like this": the model that has heard more of the library, as long as it heard the seeds
+    assert lib.results_model([ids[0]]) == "m1" and lib.results_model([ids[0]], "m1") == "m1"
+    for i in ids[2:]:
+        lib.save_analysis(i, "m2", [0.0, 30.0], np.full((2, 10), 0.1), np.ones((2, 32)), np.ones((2, 416)), 0.1)
+    assert lib.results_model([ids[0]]) == "m2" and lib.results_coverage()["from_previous"] == 0
+    lib.replace_map("m2", [(i, 0.0, float(n), 1) for n, i in enumerate(ids)], "kmeans", {"k": 1})
+    assert lib.map_model() == "m2"
+    # switching back loses nothing: the first model's results are all there
+    back = Library(active_model="m1")
+    assert [r["top_genre"] for r in back.track_rows(sort="title", previous=True)][1:] == ["blues"] * 6
+    assert back.map_model() == "m1" and back.previous_model() == "m2"

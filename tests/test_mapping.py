@@ -80,3 +80,54 @@ def test_map_clusters_names_seeding_and_incremental_placement(tmp_path, capsys, 
     walked = json.loads(capsys.readouterr().out)
     assert walked[0]["path"] == first and walked[-1]["path"] == lib.track(other)["path"]
     assert len(read_m3u8(tmp_path / "p.m3u8")) >= 2
+
+
+def _add_near(lib, truth, group: int, n: int, seed: int, prefix: str) -> list[int]:
+    """n new tracks analysed close to the tracks of `group`."""
+    rng = np.random.default_rng(seed)
+    refs = [i for i, g in truth.items() if g == group][:3]
+    added = []
+    for k in range(n):
+        tid = lib.upsert_track(f"/music/{prefix}/{k}.mp3", title=f"{prefix} {k}")
+        a = lib.analysis(refs[k % 3], MODEL)
+        emb = a["embedding"][None] + 0.05 * rng.normal(size=(2, 32))
+        lib.save_analysis(tid, MODEL, [0, 30], np.repeat(a["probs"][None], 2, 0), np.abs(emb),
+                          np.repeat(a["dense"][None], 2, 0), 0.1)
+        added.append(tid)
+    return added
+
+
+def test_place_new_tracks_never_refits_and_the_next_update_does(home):
+    lib, truth = grouped_library(groups=3, per_group=20)
+    assert mapping.place_new_tracks(lib, MODEL)["fit"] is False  # no map yet: nothing to place on
+    mapping.build_map(lib, MODEL)
+    fit = lib.map_fit(MODEL)
+    cache = sorted((home / "cache").glob("map-*.joblib"))[0]
+    cache_bytes = cache.read_bytes()
+    added = _add_near(lib, truth, 1, 20, seed=3, prefix="live")  # a third of the fitted tracks
+    placed = mapping.place_new_tracks(lib, MODEL)
+    assert placed == {"model": MODEL, "fit": True, "placed": 20, "mapped": 80, "fitted": 60}
+    assert lib.map_fit(MODEL) == fit and cache.read_bytes() == cache_bytes  # the reducers untouched
+    cluster_of = lib.map_labels(MODEL)
+    group1 = {cluster_of[i] for i, g in truth.items() if g == 1}
+    assert len(group1) == 1 and {cluster_of[i] for i in added} == group1
+    assert mapping.place_new_tracks(lib, MODEL)["placed"] == 0
+    # more than a fifth of the map was placed since the fit: the next update fits it again
+    summary = mapping.build_map(lib, MODEL)
+    assert summary["refit"] and lib.map_fit(MODEL)["n_tracks"] == 80
+
+
+def test_exact_neighbours_are_cosine_nearest_with_self_at_zero():
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(200, 12)).astype(np.float32)
+    rows[7] = rows[3] * 2.5  # same direction: cosine distance 0 to track 3
+    indices, distances = mapping.nearest_neighbours(rows, rows, 6)
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    cosine = 1 - unit @ unit.T
+    expected = np.sort(cosine, axis=1)[:, :6]
+    assert np.allclose(distances, np.clip(expected, 0, None), atol=1e-5)
+    assert np.allclose(np.take_along_axis(cosine, indices.astype(int), 1), distances, atol=1e-5)
+    assert (distances[:, 0] == 0).all() and distances[3, 1] == 0 and set(indices[3, :2]) == {3, 7}
+    # the index UMAP's transform queries finds a fitted track's own row for a copy of it
+    found, dist = mapping.ExactIndex(rows).query(rows[[5, 9]], k=3)
+    assert found[:, 0].tolist() == [5, 9] and (dist[:, 0] == 0).all()

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from model.device import cpu_has_native_bf16
 from model.musicnn import MSD_LABELS, MusiCNN, audio_patches, musicnn_from_state, run_patches
 from model.musicnn_inference import MusicnnPredictor, PatchFrontEnd, spread, summarise, top_tags
 
@@ -67,8 +66,8 @@ def test_auto_precision_and_bf16_stays_within_tolerance(musicnn_wheel, musicnn_r
 
     predictor = MusicnnPredictor(musicnn_from_state(read_source(musicnn_wheel).state), device="cpu")
     assert predictor.precision == "fp32"
-    if not cpu_has_native_bf16():
-        pytest.skip("this CPU has no native bf16")
+    # checked on every CPU: without native bf16 oneDNN emulates it (slower; measured with
+    # ONEDNN_MAX_CPU_ISA=AVX2: 0.0036, against 0.0044 natively)
     patches = np.concatenate([musicnn_reference["Example_Rock_patches"][:3],
                               musicnn_reference["Example_Electronic_patches"][:3]])
     assert predictor.bf16_deviation(patches) < 0.01

@@ -75,6 +75,13 @@ def test_a_reader_killed_mid_file_marks_it_crashed_and_the_scan_goes_on(random_m
     assert rows(lib) == clean
     assert intact(lib)
 
+    monkeypatch.setattr(pool, "worker_main", crashing_reader.worker_main)
+    os.utime(victim, (time.time() + 10, time.time() + 10))  # changed again, and its new version kills the reader
+    track = next(r["id"] for r in lib.track_rows(limit=10) if r["path"].endswith(victim.name))
+    assert scan(lib, None, workers=1).crashed == 1
+    assert lib.analysis(track) is None and track not in lib.embeddings()[0].tolist()  # its analysis is of older audio
+    assert len(lib.stale_analysis_models(track)) == 1
+
 
 def _descendants(pid):
     """Process ids whose parent chain leads to pid (Linux /proc)."""
@@ -251,3 +258,62 @@ def test_a_different_network_never_shares_a_name_or_a_key(random_model, home, tm
     scan(lib, None, workers=0, model_name=imported.name)
     keys = {r[0] for r in lib.db.execute("SELECT DISTINCT model FROM analyses")}
     assert keys == {random_model.key, imported.key}
+
+
+def test_a_changed_file_that_fails_stops_serving_its_old_analysis_until_it_analyses_again(random_model, music):
+    """The old vectors belong to other audio: kept aside, never in similarity or the map, until the
+    file analyses cleanly again."""
+    from app.library.mapping import build_map
+    from app.library.similarity import similar
+
+    lib = open_library()
+    scan(lib, [music], workers=0)
+    victim = music / "chords.ogg"
+    good = victim.read_bytes()
+    track = next(r["id"] for r in lib.track_rows(limit=10) if r["path"].endswith("chords.ogg"))
+    others = [r["id"] for r in lib.track_rows(limit=10) if r["id"] != track]
+    before = lib.analysis(track)["probs"]
+    build_map(lib, method="kmeans", k=2)
+    assert track in lib.map_labels(lib.model_key())
+
+    victim.write_bytes(np.random.default_rng(0).bytes(len(good)))  # new content the reader cannot decode
+    os.utime(victim, (time.time() + 5, time.time() + 5))
+    summary = scan(lib, None, workers=0)
+    assert (summary.errors, [e["reason"] for e in lib.errors()]) == (1, ["undecodable"])
+    assert lib.analysis(track) is None and track not in lib.embeddings()[0].tolist()
+    assert track not in lib.map_labels(lib.model_key())
+    assert track not in [s["id"] for s in similar(lib, [others[0]], n=5)]
+    assert {r["id"]: r["status"] for r in lib.track_rows(limit=10)}[track] == "error"
+    assert lib.stale_analysis_models(track) == [lib.model_key()]  # kept, not served
+    assert scan(lib, None, workers=0).skipped == 3  # not read again while unchanged, still not served
+    assert lib.analysis(track) is None
+
+    victim.write_bytes(good)
+    os.utime(victim, (time.time() + 10, time.time() + 10))
+    assert scan(lib, None, workers=0).analysed == 1 and lib.errors() == []
+    assert np.allclose(lib.analysis(track)["probs"], before, atol=1e-5) and lib.stale_analysis_models(track) == []
+    assert track in lib.embeddings()[0].tolist()
+
+
+def test_a_failure_of_an_unchanged_file_keeps_its_analysis(random_model, music):
+    """Only a changed file's analyses are set aside: an unchanged file that fails (read again for
+    an ear that lacks it) keeps serving what it has."""
+    from dataclasses import replace
+
+    from app.library.fspath import from_db
+    from app.library.scan.plan import classify
+    from app.library.scan.progress import ScanSummary
+    from app.library.scan.reader import Job
+    from app.library.scan.store import TrackWriter
+
+    lib = open_library()
+    scan(lib, [music], workers=0)
+    plan = classify(lib, [str(music)], [], [], {})
+    key = next(k for k in plan.existing if k.endswith("tones.ogg"))
+    _, track, size, mtime = plan.existing[key][:4]
+    writer = TrackWriter(lib, plan, [], ScanSummary(), lambda path: None)
+    job = Job(from_db(key), size, mtime, str(music), 30.0, "default", [], {})
+    writer.fail(job, "crashed", "the reader died")
+    assert lib.analysis(track) is not None and lib.stale_analysis_models(track) == []
+    writer.fail(replace(job, size=size + 1), "crashed", "the reader died")
+    assert lib.analysis(track) is None and len(lib.stale_analysis_models(track)) == 1

@@ -5,7 +5,7 @@ import pytest
 
 from app.library.paths import sonic_path, walk
 from app.library.playlists import m3u8_bytes, read_m3u8, write_m3u8
-from app.library.similarity import rank, similar
+from app.library.similarity import query_vector, rank, similar
 from app.library.vectors import KINDS, normalise, vector_index
 from library_factory import add_tagger, grouped_library
 
@@ -34,6 +34,36 @@ def test_several_seeds_and_exclusions():
     by_album = similar(lib, seeds, n=15, model=MODEL, exclude_album=True)
     assert by_album and not {r["album"] for r in by_album} & seed_albums
     assert {r["genre"] for r in similar(lib, [1], n=40, model=MODEL, genres=["disco"])} == {"disco"}
+
+
+def _unit_rows(rows) -> np.ndarray:
+    m = np.array(rows, dtype=np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def test_query_expansion_follows_the_seeds_neighbourhood():
+    # row 0 the seed; rows 1-3 its three nearest, leaning towards axis 2; row 4 a lone track a bit
+    # nearer the seed than row 5, which sits among rows 1-3
+    m = _unit_rows([[1, 0, 0], [1, 0.5, 0.01], [1, 0.5, -0.01], [1, 0.49, 0], [1, 0, 0.55], [1, 0.6, 0]])
+    plain = [r for r, _ in rank(m, np.array([0]), 5, expansion=0)]
+    expanded = [r for r, _ in rank(m, np.array([0]), 5, expansion=3)]
+    assert plain[3:] == [4, 5] and expanded[3:] == [5, 4]
+    assert sorted(plain[:3]) == sorted(expanded[:3]) == [1, 2, 3]
+
+
+def test_query_expansion_with_few_tracks():
+    m = _unit_rows([[1, 0], [0, 1], [1, 1]])
+    assert np.allclose(query_vector(m, np.array([0, 1, 2]), 3), _unit_rows([[2, 2]])[0])  # nothing to expand with
+    assert np.allclose(query_vector(m, np.array([0]), 0), m[0])
+    assert [r for r, _ in rank(m, np.array([0, 0]), 5, expansion=5)] == [2, 1]  # k clipped to the others
+
+
+def test_ranking_a_shortlist_by_the_expanded_query_matches_ranking_every_track():
+    m = normalise(np.random.default_rng(3).normal(size=(4000, 12)))
+    for seeds in ([5], [7, 900]):
+        scores = m @ query_vector(m, np.array(seeds), 3)
+        scores[seeds] = -np.inf
+        assert [r for r, _ in rank(m, np.array(seeds), 20, expansion=3)] == list(np.argsort(-scores, kind="stable")[:20])
 
 
 def test_diversity_breaks_runs_of_one_artist_and_near_duplicates():

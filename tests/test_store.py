@@ -127,7 +127,7 @@ def test_missing_model_and_damaged_weights_are_clear(authors_dir):
         store.load()
 
 
-def test_bad_names_are_refused(authors_dir):
+def test_bad_names_are_refused():
     from model.bbnn import BBNN
 
     with pytest.raises(ModelStoreError, match="bad model name"):

@@ -55,7 +55,7 @@ def test_another_threads_lease_reaches_a_worker_that_applies(four_threads):
     assert seen == [1, 4]
 
 
-def test_no_leak_after_a_scan_and_a_training_run(tmp_path, home, gtzan_model):
+def test_no_leak_after_a_scan_and_a_training_run(tmp_path, home, random_model):
     from app.library.db import Library
     from app.library.scanner import scan
     from model.train.datasets import scan_folder

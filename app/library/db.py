@@ -23,6 +23,11 @@ Schema (version 3):
         ", "-joined: what the search matches). A tagger (MusiCNN) has rows of the same shape under
         its own key: its patches are the "windows", its 50 tags the classes, embedding [200] its
         penultimate layer, dense / dense_max [200] its dense layer.
+    stale_analyses(the columns of analyses, set_aside_at; PK (track_id, model))
+        analyses set aside, kept but never served: the file changed and its new version could not
+        be analysed (a crash, undecodable...), so they describe audio that is no longer there. A
+        clean analysis of the file by that model drops its row; new audio (another fingerprint)
+        drops them all.
     errors(path PRIMARY KEY, track_id, reason, detail, size, mtime, at)
         files that could not be analysed; reason is a short code (undecodable, empty, too_short,
         silent, unreadable, vanished, crashed: the reading process died on it, invalid_output:
@@ -54,7 +59,7 @@ import sqlite_utils
 
 from .fspath import display_path, from_db, to_db
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS folders (
@@ -104,11 +109,23 @@ ALTER TABLE analyses ADD COLUMN dense_max BLOB;
 ALTER TABLE analyses ADD COLUMN top_labels TEXT;
 ALTER TABLE clusters ADD COLUMN top_tags TEXT;
 """
+# analyses of a file whose new version could not be analysed: kept, not served
+_V4 = """
+CREATE TABLE stale_analyses (
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE, model TEXT NOT NULL,
+    probs BLOB, top_genre TEXT, top_prob REAL, window_starts BLOB, window_probs BLOB,
+    embedding BLOB, embedding_std BLOB, dense BLOB, n_windows INTEGER, analysed_at REAL,
+    analysis_seconds REAL, dense_max BLOB, top_labels TEXT, set_aside_at REAL, PRIMARY KEY (track_id, model));
+"""
 # Forward migrations: MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS = [_V1, _V2, _V3]
+MIGRATIONS = [_V1, _V2, _V3, _V4]
 # tables whose `model` column holds a models.key
-_KEYED_TABLES = ("analyses", "map_points", "clusters", "map_fits")
+_KEYED_TABLES = ("analyses", "map_points", "clusters", "map_fits", "stale_analyses")
+_ANALYSIS_COLUMNS = ("track_id, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
+                     " dense, n_windows, analysed_at, analysis_seconds, dense_max, top_labels")
 TOP_LABELS = 5
+# a genre model's (BBNN's) analysis, told from a tagger's by its 32-value embedding (MusiCNN's has 200)
+_GENRE_ROW = "length(a.embedding) = 128"
 
 TRACK_FIELDS = ("folder_id", "size", "mtime", "fingerprint", "duration", "format", "codec", "sample_rate",
                 "channels", "title", "artist", "album", "album_artist", "tag_genre", "year", "track_no",
@@ -285,9 +302,15 @@ class Library:
         return self.model_key(model)
 
     def model_name(self, key: str) -> str:
-        """The name (label) of a model key."""
+        """The name (label) of a model key (the caller's name for its active model, before that
+        model has analysed anything here)."""
         row = self.db.execute("SELECT name FROM models WHERE key = ?", [key]).fetchone()
-        return row[0] if row else key
+        if row:
+            return row[0]
+        given = self._active() if callable(self._active) else self._active
+        if isinstance(given, tuple) and given and given[0] == key:
+            return given[-1]
+        return key
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -470,6 +493,7 @@ class Library:
                  blob(dense.max(axis=0) if dense.ndim == 2 else dense), ", ".join(labels),
                  len(window_probs), time.time(), float(seconds)])
             self.db.execute("DELETE FROM errors WHERE track_id = ?", [track_id])
+            self.db.execute("DELETE FROM stale_analyses WHERE track_id = ? AND model = ?", [track_id, model])
 
     def record_error(self, path: str | Path, reason: str, detail: str, track_id: int | None = None,
                      size: int | None = None, mtime: float | None = None) -> None:
@@ -560,11 +584,21 @@ class Library:
                 params += values
         return " AND ".join(where), params
 
-    def _rows_sql(self, model: str | None, search: str | None, filters: dict | None = None) -> tuple[str, list]:
+    def _rows_sql(self, model: str | None, search: str | None, filters: dict | None = None,
+                  previous: bool = False) -> tuple[str, list]:
+        """FROM and WHERE of the library table. With `previous`, a track the model has not analysed
+        shows the previous model's analysis (see previous_model) and the map the app shows (map_model)."""
         cond, params = self._filter(search, filters)
+        before = self.previous_model(model) if previous else None
+        if before:
+            genre = ("a.model = CASE WHEN EXISTS (SELECT 1 FROM analyses x WHERE x.track_id = t.id AND x.model = ?)"
+                     " THEN ? ELSE ? END")
+            genre_params = [model, model, before]
+        else:
+            genre, genre_params = "a.model = ?", [model]
         sql = (
             "FROM tracks t"
-            " LEFT JOIN analyses a ON a.track_id = t.id AND a.model = ?"
+            f" LEFT JOIN analyses a ON a.track_id = t.id AND {genre}"
             " LEFT JOIN analyses tg ON tg.track_id = t.id AND tg.model = ?"
             " LEFT JOIN map_points m ON m.track_id = t.id AND m.model = ?"
             " LEFT JOIN clusters c ON c.model = m.model AND c.cluster = m.cluster"
@@ -572,34 +606,118 @@ class Library:
         )
         if cond:
             sql += " WHERE " + cond
-        return sql, [model, self.tagger_key(), model, *params]
+        mapped = self.map_model(model) if previous else model
+        return sql, [*genre_params, self.tagger_key(), mapped, *params]
 
-    def count_tracks(self, search: str | None = None, model: str | None = None, filters: dict | None = None) -> int:
-        sql, params = self._rows_sql(self._model(model), search, filters)
+    def count_tracks(self, search: str | None = None, model: str | None = None, filters: dict | None = None,
+                     previous: bool = False) -> int:
+        sql, params = self._rows_sql(self._model(model), search, filters, previous)
         return self.db.execute("SELECT COUNT(*) " + sql, params).fetchone()[0]
 
     def track_rows(self, offset: int = 0, limit: int = 100, sort: str = "artist", descending: bool = False,
-                   search: str | None = None, model: str | None = None, filters: dict | None = None) -> list[dict]:
+                   search: str | None = None, model: str | None = None, filters: dict | None = None,
+                   previous: bool = False) -> list[dict]:
+        """Rows of the library table; `genre_model` names the model a row's genre comes from (with
+        `previous`, the previous model's for tracks the model has not analysed; status stays 'pending')."""
         if sort not in SORTABLE:
             raise ValueError(f"cannot sort by {sort!r}")
-        sql, params = self._rows_sql(self._model(model), search, filters)
+        model = self._model(model)
+        sql, params = self._rows_sql(model, search, filters, previous)
         order = "DESC" if descending else "ASC"
         key, collate = _order(sort)
         rows = self.db.execute(
             "SELECT t.id, t.path, t.title, t.artist, t.album, t.duration, t.tag_genre, a.top_genre, a.top_prob,"
             " m.cluster, c.name AS cluster_name, tg.top_labels AS tags,"
-            " CASE WHEN t.missing THEN 'missing' WHEN a.track_id IS NOT NULL THEN 'analysed'"
-            " WHEN e.path IS NOT NULL THEN 'error' ELSE 'pending' END AS status "
+            " CASE WHEN t.missing THEN 'missing' WHEN a.model = ? THEN 'analysed'"
+            " WHEN e.path IS NOT NULL THEN 'error' ELSE 'pending' END AS status, a.model "
             + sql + f" ORDER BY {key} IS NULL, {key}{collate} {order}, {_tie(sort)} LIMIT ? OFFSET ?",
-            [*params, limit, offset]).fetchall()
+            [model, *params, limit, offset]).fetchall()
         cols = ["id", "path", "title", "artist", "album", "duration", "tag_genre", "top_genre", "top_prob",
-                "cluster", "cluster_name", "tags", "status"]
+                "cluster", "cluster_name", "tags", "status", "genre_model"]
         out = []
+        names: dict[str, str] = {}
         for r in rows:
             d = dict(zip(cols, r))
             d["display_path"] = display_path(d["path"])
+            if d["genre_model"]:
+                d["genre_model"] = names.setdefault(d["genre_model"], self.model_name(d["genre_model"]))
             out.append(d)
         return out
+
+    # -- the previous model's results, shown until the active model has analysed a track
+    def previous_model(self, model: str | None = None) -> str | None:
+        """The key of the genre model that analysed this library most recently, other than `model`
+        (None: the active model): whose results the app shows for tracks the model has not analysed
+        yet (a model switch, a scan under way). None when there is no other."""
+        model = self._model(model)
+        version = (self.data_version(), model)
+        cached = getattr(self, "_previous", None)
+        if cached and cached[0] == version:
+            return cached[1]
+        row = self.db.execute(
+            f"SELECT a.model FROM analyses a WHERE a.model != ? AND a.top_prob IS NOT NULL AND {_GENRE_ROW}"
+            " ORDER BY a.analysed_at DESC LIMIT 1", [model or ""]).fetchone()
+        self._previous = (version, row[0] if row else None)
+        return self._previous[1]
+
+    def latest_analysis(self, track_id: int, model: str | None = None) -> dict | None:
+        """The track's analysis by `model` (None: the active one), or else its most recent sound
+        analysis by another genre model (the tagger's never), or None. See analysis() for the fields."""
+        model = self._model(model)
+        found = self.analysis(track_id, model) if model else None
+        if found is not None:
+            return found
+        row = self.db.execute(
+            f"SELECT a.model FROM analyses a WHERE a.track_id = ? AND a.model != ? AND a.top_prob IS NOT NULL"
+            f" AND {_GENRE_ROW} ORDER BY a.analysed_at DESC LIMIT 1", [track_id, model or ""]).fetchone()
+        return self.analysis(track_id, row[0]) if row else None
+
+    def map_model(self, model: str | None = None) -> str | None:
+        """Whose map the app shows: the model's (None: the active one) once it has one, until then
+        the previous model's (previous_model) when that has one."""
+        model = self._model(model)
+        if model is None or self.map_fit(model) is not None:
+            return model
+        before = self.previous_model(model)
+        return before if before and self.map_fit(before) is not None else model
+
+    def results_model(self, seeds: Iterable[int], model: str | None = None) -> str | None:
+        """Whose vectors "more like this" uses for these seeds: the model's (None: the active one)
+        when it has analysed every seed and at least as many tracks as the previous model; else the
+        previous model's when it has analysed the seeds; else the model's."""
+        model = self._model(model)
+        before = self.previous_model(model)
+        if model is None or before is None:
+            return model
+        seeds = [int(s) for s in seeds]
+        count = lambda key: self.db.execute(  # noqa: E731
+            "SELECT COUNT(*) FROM analyses a JOIN tracks t ON t.id = a.track_id AND NOT t.missing"
+            " WHERE a.model = ? AND a.top_prob IS NOT NULL", [key]).fetchone()[0]
+        has_seeds = lambda key: all(self.analysis(s, key) is not None for s in seeds)  # noqa: E731
+        if has_seeds(model) and count(model) >= count(before):
+            return model
+        return before if has_seeds(before) else model
+
+    def results_coverage(self, model: str | None = None) -> dict:
+        """What the library shows for the model (None: the active one): {model, analysed (present
+        tracks it analysed), tracks (present tracks without an error), previous (the previous model's name or None),
+        from_previous (present tracks shown with the previous model's results)}."""
+        model = self._model(model)
+        before = self.previous_model(model)
+        one = lambda sql, p: self.db.execute(sql, p).fetchone()[0]  # noqa: E731
+        return {
+            "model": self.model_name(model) if model else None,
+            "analysed": one("SELECT COUNT(*) FROM analyses a JOIN tracks t ON t.id = a.track_id AND NOT t.missing"
+                            " WHERE a.model = ? AND a.top_prob IS NOT NULL", [model or ""]),
+            "tracks": one("SELECT COUNT(*) FROM tracks t WHERE NOT t.missing AND NOT EXISTS"
+                          " (SELECT 1 FROM errors e WHERE e.track_id = t.id)", []),
+            "previous": self.model_name(before) if before else None,
+            "from_previous": one(
+                "SELECT COUNT(*) FROM analyses a JOIN tracks t ON t.id = a.track_id AND NOT t.missing"
+                " WHERE a.model = ? AND a.top_prob IS NOT NULL AND NOT EXISTS (SELECT 1 FROM analyses x"
+                " WHERE x.track_id = a.track_id AND x.model = ? AND x.top_prob IS NOT NULL)",
+                [before, model or ""]) if before else 0,
+        }
 
     def track_ids(self, search: str | None = None, sort: str = "artist", descending: bool = False,
                   model: str | None = None, filters: dict | None = None) -> list[int]:
@@ -688,15 +806,21 @@ class Library:
             "analysis_seconds": r["analysis_seconds"],
         }
 
-    def embeddings(self, model: str | None = None, kind: str = "embedding") -> tuple[np.ndarray, np.ndarray]:
-        """(track ids, float32 matrix) of one stored vector kind, for tracks that are not missing;
-        rows with NaN or infinite values (written by older versions) are left out."""
+    def embeddings(self, model: str | None = None, kind: str = "embedding",
+                   ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(track ids, float32 matrix) of one stored vector kind, for tracks that are not missing
+        (only those of `ids` when given); rows with NaN or infinite values (written by older
+        versions) are left out."""
         if kind not in {"embedding", "embedding_std", "dense", "dense_max", "probs"}:
             raise ValueError(f"unknown vector kind {kind!r}")
         model = self._model(model)
-        rows = self.db.execute(
-            f"SELECT a.track_id, a.{kind} FROM analyses a JOIN tracks t ON t.id = a.track_id"
-            " WHERE a.model = ? AND NOT t.missing ORDER BY a.track_id", [model]).fetchall()
+        sql = (f"SELECT a.track_id, a.{kind} FROM analyses a JOIN tracks t ON t.id = a.track_id"
+               " WHERE a.model = ? AND NOT t.missing")
+        if ids is None:
+            rows = self.db.execute(sql + " ORDER BY a.track_id", [model]).fetchall()
+        else:
+            rows = sorted(r for chunk in _chunks(sorted({int(i) for i in ids}))
+                          for r in self.db.execute(sql + f" AND a.track_id IN ({_marks(chunk)})", [model, *chunk]))
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         rows = [r for r in rows if r[1] is not None]
@@ -882,6 +1006,21 @@ class Library:
         """New audio in the same file: every model's result for it is stale."""
         with self.transaction():
             self.db.execute("DELETE FROM analyses WHERE track_id = ?", [track_id])
+            self.db.execute("DELETE FROM stale_analyses WHERE track_id = ?", [track_id])
+
+    def set_aside_analyses(self, track_id: int) -> None:
+        """The file changed and its new version could not be analysed: its analyses (and map
+        points) stop being served; the analyses are kept in stale_analyses."""
+        with self.transaction():
+            self.db.execute(f"INSERT OR REPLACE INTO stale_analyses({_ANALYSIS_COLUMNS}, set_aside_at)"
+                            f" SELECT {_ANALYSIS_COLUMNS}, ? FROM analyses WHERE track_id = ?", [time.time(), track_id])
+            self.db.execute("DELETE FROM analyses WHERE track_id = ?", [track_id])
+            self.db.execute("DELETE FROM map_points WHERE track_id = ?", [track_id])
+
+    def stale_analysis_models(self, track_id: int) -> list[str]:
+        """The keys of the models whose analyses of this track are set aside."""
+        return [r[0] for r in self.db.execute("SELECT model FROM stale_analyses WHERE track_id = ? ORDER BY model",
+                                              [track_id])]
 
     def replace_folder_errors(self, under: tuple[str, ...], unreadable: list[tuple[str, str]]) -> None:
         """Folders that could not be read (reason 'unreadable_folder'): rows for folders under the

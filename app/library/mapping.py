@@ -3,16 +3,19 @@
 A fit brings the chosen representation (the library's default, see vectors.py) to unit rows
 with a basis fitted on the library (standardisation, principal components; kept with the fit so
 later tracks land in the same space), reduces it with UMAP to 2-D for the map and to 10-D for
-clustering (exact neighbours below 4,096 tracks, one shared approximate nearest-neighbour graph
-above; UMAP's compiled code is cached on disk, see compiled.py), and clusters the 10-D points
+clustering (both fits share one nearest-neighbour graph: exact, from scikit-learn's brute-force
+search, up to 50,000 tracks, pynndescent's approximate one above; new tracks always find their
+neighbours exactly; UMAP's compiled code is cached on disk, see compiled.py), and clusters the 10-D points
 with scikit-learn's HDBSCAN (noise points join their nearest cluster) or KMeans with a chosen k.
 Every cluster is named from its dominant predicted genres, its most common artist and its most
 common tag genre. Results go to the map_points, clusters and map_fits tables. Seeded: the same
 library gives the same map.
 
 Tracks analysed after a fit are placed with the fitted reducers' `transform` and the nearest
-cluster centre, without refitting, as long as they are fewer than a fifth of the fitted ones;
-`refit=True` (or more new tracks) fits everything again. The fitted reducers are derived,
+cluster centre, without refitting: `place_new_tracks` places any number (the app calls it while
+a scan runs, so the map grows as tracks are analysed); `build_map` places them as long as all the
+tracks placed since the fit stay within a fifth of the fitted ones, and fits everything again
+otherwise (or with `refit=True`). The fitted reducers are derived,
 locally produced objects kept with joblib under the data home's cache/ (never model weights); the
 file's sha256 is kept in the fit's map_fits params and checked before the file is unpickled, so
 only the file this library wrote is ever loaded (anything else costs a refit, never runs code).
@@ -32,15 +35,60 @@ from .vectors import default_kind, fit_basis, stored_parts
 SEED = 42
 CLUSTER_DIMS = 10
 REFIT_FRACTION = 0.2
-# Below this many tracks UMAP computes exact neighbours from all distances (its own threshold),
-# which compiles nothing per fit; above it, pynndescent's approximate graph, whose numba code
-# cannot be cached on disk, is built once and shared by both fits.
-EXACT_NEIGHBOURS = 4096
+# Up to this many tracks the neighbour graph is exact (a brute-force search: 2 s for 20,000 tracks
+# on 2 cores, growing with the square); above it, pynndescent's approximate graph, whose numba
+# code cannot be cached on disk (10-20 s of compilation in every process).
+EXACT_NEIGHBOURS = 50_000
 Progress = Callable[[str, float], None]
 
 
 class MapCancelled(Exception):
     pass
+
+
+def nearest_neighbours(queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, cosine distances) of each query's k nearest rows, nearest first; exact.
+
+    scikit-learn's brute-force search with the Euclidean metric (one matrix product per chunk):
+    on unit rows |a - b|^2 / 2 is the cosine distance, and this is several times faster than its
+    cosine metric. Compiles nothing, so a map pays no numba compilation for its neighbours."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from .vectors import unit_rows
+
+    search = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean")
+    distances, indices = search.fit(unit_rows(rows)).kneighbors(unit_rows(queries))
+    cosine = np.clip(distances ** 2 / 2, 0.0, 2.0).astype(np.float32)
+    # rounding leaves about 1e-16 where a row meets itself (or a duplicate); UMAP takes a track's
+    # first non-zero distance as its local scale, so those must be exactly 0
+    cosine[cosine < 1e-6] = 0.0
+    return indices.astype(np.int32), cosine
+
+
+class ExactIndex:
+    """The fitted tracks' rows, searched exactly: the search index UMAP's `transform` asks for the
+    neighbours of new tracks (the `query` and `_angular_trees` of a pynndescent index)."""
+
+    _angular_trees = True  # read by umap to pick an approximation tolerance; an exact search has none
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+
+    def query(self, queries: np.ndarray, k: int = 10, epsilon: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        return nearest_neighbours(queries, self.rows, min(k, len(self.rows)))
+
+
+def neighbour_graph(x: np.ndarray, k: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, ExactIndex]:
+    """The k-nearest-neighbour graph both UMAP fits share (umap's `precomputed_knn`): exact up to
+    EXACT_NEIGHBOURS tracks, pynndescent's approximate graph above; new tracks are always placed
+    with an exact search (ExactIndex)."""
+    if len(x) <= EXACT_NEIGHBOURS:
+        indices, distances = nearest_neighbours(x, x, k)
+    else:
+        from umap.umap_ import nearest_neighbors
+
+        indices, distances, _ = nearest_neighbors(x, k, "cosine", {}, False, np.random.RandomState(seed))
+    return indices, distances, ExactIndex(x)
 
 
 def reduce(x: np.ndarray, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -56,15 +104,14 @@ def reduce(x: np.ndarray, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, tup
         coords = np.stack([np.arange(n, dtype=np.float32), np.zeros(n, np.float32)], axis=1)
         return coords, x, (None, None)
     umap = load_umap()
+    x = np.ascontiguousarray(x, dtype=np.float32)
     k = min(15, n - 1)
-    common = dict(n_neighbors=k, metric="cosine", random_state=seed, n_jobs=1, low_memory=True)
     epochs = 200 if n <= 10_000 else 120
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaWarning)  # "cannot cache": those functions compile every time
-        if n >= EXACT_NEIGHBOURS:  # one approximate nearest-neighbour graph shared by both fits
-            from umap.umap_ import nearest_neighbors
-
-            common["precomputed_knn"] = nearest_neighbors(x, k, "cosine", {}, False, np.random.RandomState(seed))
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*")  # ExactIndex is not pynndescent's
+        common = dict(n_neighbors=k, metric="cosine", random_state=seed, n_jobs=1, low_memory=True,
+                      precomputed_knn=neighbour_graph(x, k, seed))
         layout = umap.UMAP(n_components=2, min_dist=0.1, n_epochs=epochs, **common)
         coords = layout.fit_transform(x)
         dims = min(CLUSTER_DIMS, n - 2)
@@ -239,38 +286,24 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     model = library.model_key(model)
     if not model:
         raise ValueError("no active model")
-    asked_k = k
-    kind = kind or default_kind(library, model)
-    current = fitted_setup(library, model)
-    if method is None:
-        method, k = current if current else ("hdbscan", None)
-    if method not in ("hdbscan", "kmeans"):
-        raise ValueError(f"unknown clustering method {method!r}: hdbscan or kmeans")
-    if method == "hdbscan":
-        k = None
-    elif k is None:
-        k = current[1] if current and current[0] == "kmeans" and current[1] else 8
     t0 = time.perf_counter()
+    kind = kind or default_kind(library, model)
+    asked_k = k
+    method, k = _clustering(library, model, method, k)
     step = progress or (lambda stage, fraction: None)
-
-    def check() -> None:
-        if should_stop and should_stop():
-            raise MapCancelled()
-
+    check = _stopper(should_stop)
     ids, parts = stored_parts(library, model, kind)
     if asked_k is not None and asked_k > len(ids):  # the saved map stays as it is
         raise ValueError(f"cannot make {asked_k} clusters of {len(ids)} analysed tracks; choose --k of at most {len(ids)}")
     if not len(ids):
         return {"model": model, "tracks": 0, "clusters": 0, "placed": 0, "refit": False, "seconds": 0.0}
-    mapped = set(library.map_labels(model))
-    gone = mapped - set(ids.tolist())
-    if gone:  # tracks removed from the library leave the map without a refit
-        library.remove_map_points(model, gone)
-        mapped -= gone
+    mapped, gone = _drop_removed(library, model, ids)
     new = np.array([i not in mapped for i in ids])
     # an unchanged map is answered from the database: the fitted reducers (and UMAP with them)
     # are loaded only to place new tracks
-    unchanged = not refit and not new.any() and bool(mapped) and _fitted_as(library, model) == (kind, method, k)
+    grown = _grown_since_fit(library, model, len(mapped), int(new.sum()))
+    unchanged = not refit and not new.any() and not grown and bool(mapped) \
+        and _fitted_as(library, model) == (kind, method, k)
     fit_path = _fit_file(library, model)
     fit = None
     if not refit and not unchanged and new.any():
@@ -278,36 +311,59 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
         fit = _load_fit(fit_path, saved["params"].get("cache_sha256") if saved else None)
     same_setup = unchanged or (fit is not None and "basis" in fit and fit.get("kind") == kind
                                and fit.get("method") == method and fit.get("k") == k)
-    incremental = fit is not None and same_setup and fit["layout"] is not None and 0 < new.sum() <= REFIT_FRACTION * len(mapped) \
-        and len(mapped) > 0
+    summary = {"model": model, "tracks": len(ids), "placed": 0, "refit": False}
     if same_setup and not new.any():
         if gone:
             labels_now = library.map_labels(model)
-            probs_ids, probs = library.embeddings(model, "probs")
-            meta = library.artists_and_tag_genres()
-            _store_clusters(library, model, np.array([labels_now[int(i)] for i in ids]), ids, probs_ids, probs,
-                            library.classes(model), meta)
-        return {"model": model, "tracks": len(ids), "clusters": len(clusters(library, model)), "placed": 0,
-                "refit": False, "seconds": time.perf_counter() - t0}
-    probs_ids, probs = library.embeddings(model, "probs")
-    classes = library.classes(model)
-    meta = library.artists_and_tag_genres()
-    if incremental:
+            _store_labels(library, model, np.array([labels_now[int(i)] for i in ids]), ids)
+        summary["clusters"] = len(clusters(library, model))
+    elif fit is not None and same_setup and fit["layout"] is not None and not grown and len(mapped) > 0:
         step("placing new tracks", 0.2)
-        x = fit["basis"].apply([p[new] for p in parts])
-        coords = fit["layout"].transform(x).astype(np.float32)
-        space = fit["space_model"].transform(x).astype(np.float32)
-        labels = nearest_centre(space, fit["centres"])
-        check()
-        library.add_map_points(model, [(int(i), float(c[0]), float(c[1]), int(label))
-                                       for i, c, label in zip(ids[new], coords, labels)])
-        all_labels = library.map_labels(model)
-        labels_all = np.array([all_labels.get(int(i), -1) for i in ids])
-        _store_clusters(library, model, labels_all, ids, probs_ids, probs, classes, meta)
+        _place(library, model, fit, ids[new], [p[new] for p in parts], check)
         step("done", 1.0)
-        return {"model": model, "tracks": len(ids), "clusters": len(fit["centres"]), "placed": int(new.sum()),
-                "refit": False, "seconds": time.perf_counter() - t0}
+        summary.update(clusters=len(fit["centres"]), placed=int(new.sum()))
+    else:
+        labels = _fit_map(library, model, (kind, method, k), ids, parts, fit_path, step, check)
+        summary.update(clusters=len(set(labels.tolist()) - {-1}), placed=len(ids), refit=True)
+    return {**summary, "seconds": time.perf_counter() - t0}
 
+
+def _clustering(library, model: str, method: str | None, k: int | None) -> tuple[str, int | None]:
+    """(method, k) of a build: None keeps the current fit's, a KMeans without k its k (else 8)."""
+    current = fitted_setup(library, model)
+    if method is None:
+        method, k = current if current else ("hdbscan", None)
+    if method not in ("hdbscan", "kmeans"):
+        raise ValueError(f"unknown clustering method {method!r}: hdbscan or kmeans")
+    if method == "hdbscan":
+        return method, None
+    if k is None:
+        k = current[1] if current and current[0] == "kmeans" and current[1] else 8
+    return method, k
+
+
+def _stopper(should_stop: Callable[[], bool] | None) -> Callable[[], None]:
+    def check() -> None:
+        if should_stop and should_stop():
+            raise MapCancelled()
+    return check
+
+
+def _drop_removed(library, model: str, ids: np.ndarray) -> tuple[set, set]:
+    """(mapped track ids, ids dropped): tracks removed from the library leave the map without a refit."""
+    mapped = set(library.map_labels(model))
+    gone = mapped - set(ids.tolist())
+    if gone:
+        library.remove_map_points(model, gone)
+        mapped -= gone
+    return mapped, gone
+
+
+def _fit_map(library, model: str, setup: tuple[str, str, int | None], ids: np.ndarray, parts: list[np.ndarray],
+             fit_path: Path, step: Progress, check: Callable[[], None]) -> np.ndarray:
+    """Fit the basis, both reducers and the clusters on every track; save the map, the fit and
+    the named clusters. Returns the cluster labels (in the order of `ids`)."""
+    kind, method, k = setup
     step("reducing", 0.05)
     basis = fit_basis(kind, parts)
     x = basis.apply(parts)
@@ -323,10 +379,75 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
                                   "space_model": space_model, "centres": centres})
     library.replace_map(model, [(int(i), float(c[0]), float(c[1]), int(lab)) for i, c, lab in zip(ids, coords, labels)],
                         method, {"k": k, "kind": kind, "seed": SEED, "cache_sha256": digest})
-    _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta)
+    _store_labels(library, model, labels, ids)
     step("done", 1.0)
-    return {"model": model, "tracks": len(ids), "clusters": len(set(labels.tolist()) - {-1}), "placed": len(ids), "refit": True,
-            "seconds": time.perf_counter() - t0}
+    return labels
+
+
+def _grown_since_fit(library, model: str, mapped: int, new: int) -> bool:
+    """Whether the tracks placed since the fit (during scans, by earlier updates, and `new` now)
+    are more than a fifth of those it was fitted on: then the map is fitted again."""
+    fitted = (library.map_fit(model) or {}).get("n_tracks") or mapped
+    return max(0, mapped - fitted) + new > REFIT_FRACTION * fitted
+
+
+def _place(library, model: str, fit: dict, ids: np.ndarray, parts: list[np.ndarray],
+           check: Callable[[], None]) -> None:
+    """Put the tracks `ids` (rows of `parts`) on the fitted map (the fit's transform and nearest
+    cluster centre) and update the clusters' sizes and names; the fit itself is not touched."""
+    x = fit["basis"].apply(parts)
+    coords = fit["layout"].transform(x).astype(np.float32)
+    space = fit["space_model"].transform(x).astype(np.float32)
+    labels = nearest_centre(space, fit["centres"])
+    check()
+    library.add_map_points(model, [(int(i), float(c[0]), float(c[1]), int(label))
+                                   for i, c, label in zip(ids, coords, labels)])
+    on_map = library.map_labels(model)
+    mapped = np.array([i for i in library.embeddings(model, "probs")[0].tolist() if i in on_map], dtype=np.int64)
+    _store_labels(library, model, np.array([on_map[int(i)] for i in mapped], dtype=np.int64), mapped)
+
+
+def place_new_tracks(library, model: str | None = None, should_stop: Callable[[], bool] | None = None,
+                     warm: bool = False) -> dict:
+    """Place tracks analysed since the map was fitted with its fitted reducers, however many
+    (a scan in progress: the map grows as tracks are analysed); never fits anything. `warm`: with
+    nothing new, one mapped track goes through the reducers anyway (nothing is stored), so that
+    UMAP's compiled code is ready when the first new track comes.
+
+    Returns {model, fit (whether a usable fit exists), placed (now), mapped (on the map now),
+    fitted (tracks the fit was made on)}."""
+    model = library.model_key(model)
+    saved = library.map_fit(model) if model else None
+    out = {"model": model, "fit": False, "placed": 0, "mapped": 0, "fitted": 0}
+    if saved is None:
+        return out
+    out["fitted"] = saved["n_tracks"] or 0
+    mapped = set(library.map_labels(model))
+    out["mapped"] = len(mapped)
+    fit = _load_fit(_fit_file(library, model), saved["params"].get("cache_sha256"))
+    if fit is None or fit.get("layout") is None or "basis" not in fit:
+        return out
+    out["fit"] = True
+    waiting = library.analysed_ids(model) - mapped  # only their vectors are read
+    ids, parts = stored_parts(library, model, fit["kind"], ids=waiting)
+    if not len(ids):
+        if warm and mapped:
+            _, one = stored_parts(library, model, fit["kind"], ids=[min(mapped)])
+            if len(one[0]):
+                x = fit["basis"].apply(one)
+                fit["layout"].transform(x), fit["space_model"].transform(x)
+        return out
+    _place(library, model, fit, ids, parts, _stopper(should_stop))
+    out.update(placed=len(ids), mapped=len(mapped) + len(ids))
+    return out
+
+
+def _store_labels(library, model: str, labels: np.ndarray, ids: np.ndarray) -> None:
+    """Name and save the clusters of these labels (with the genre probabilities, artists and tags
+    read now)."""
+    probs_ids, probs = library.embeddings(model, "probs")
+    _store_clusters(library, model, labels, ids, probs_ids, probs, library.classes(model),
+                    library.artists_and_tag_genres())
 
 
 def _store_clusters(library, model, labels, ids, probs_ids, probs, classes, meta) -> None:

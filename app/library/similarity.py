@@ -1,6 +1,10 @@
 """"More like this": cosine similarity over the stored track representations.
 
 `rank` is the pure maths (scores, exclusions, diversity); `similar` reads the library.
+The query is expanded once: the seeds' mean direction plus the mean of its EXPANSION nearest
+other tracks, and every track is scored by its cosine to that (pseudo-relevance feedback: the
+seed's closest neighbours vote for what "like this" means, which damps a lone seed's quirks;
+measured on real music, see `EXPANSION`).
 Diversity (0..1) re-ranks with maximal marginal relevance: each next pick trades its similarity
 to the seeds against its similarity to what was already picked; any diversity above 0 also drops
 near-duplicates (cosine > 0.98 to a pick) and never lets one artist play twice in a row.
@@ -15,23 +19,56 @@ import numpy as np
 from .vectors import vector_index
 
 NEAR_DUPLICATE = 0.98
+# Nearest tracks averaged into the query (0: the seeds alone). Same-label precision@5 on real music
+# (bench/similarity_eval.py --list, sets of bench/sets), default representation without -> with:
+# 7 soundtracks 0.642 -> 0.640, 5 of them 0.831 -> 0.852, three styles 0.962 -> 0.958, eight
+# packages 0.511 -> 0.528; the BBNN blend alone 0.565 -> 0.573, 0.784 -> 0.795, 0.879 -> 0.902,
+# 0.468 -> 0.481. 2 and 4 neighbours measured within 0.02 of 3; 5 or more lose.
+EXPANSION = 3
 
 
-def query_vector(matrix: np.ndarray, seed_rows: np.ndarray) -> np.ndarray:
-    q = matrix[seed_rows].mean(axis=0)
-    return q / max(float(np.linalg.norm(q)), 1e-12)
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def query_vector(matrix: np.ndarray, seed_rows: np.ndarray, expansion: int = EXPANSION) -> np.ndarray:
+    """The seeds' mean direction, expanded with the mean of its `expansion` nearest other rows."""
+    q = unit(matrix[seed_rows].mean(axis=0))
+    return _expanded(matrix, q, matrix @ q, seed_rows, expansion)
+
+
+def _expanded(matrix: np.ndarray, q: np.ndarray, scores: np.ndarray, seed_rows: np.ndarray, expansion: int) -> np.ndarray:
+    k = min(expansion, len(matrix) - len(np.unique(seed_rows)))
+    if k <= 0:
+        return q
+    scores = scores.copy()
+    scores[seed_rows] = -np.inf
+    nearest = np.argpartition(-scores, k - 1)[:k]
+    return unit(q + matrix[nearest].mean(axis=0))
+
+
+SHORTLIST = 1000  # candidates (at least 10 per result) nearest the seeds, ranked again by the expanded query
 
 
 def rank(matrix: np.ndarray, seed_rows: np.ndarray, n: int, allowed: np.ndarray | None = None,
-         diversity: float = 0.0, artists: list | None = None) -> list[tuple[int, float]]:
-    """Top-n rows by cosine to the seeds' mean: [(row, score)]. `allowed`: boolean mask."""
-    q = query_vector(matrix, seed_rows)
+         diversity: float = 0.0, artists: list | None = None, expansion: int = EXPANSION) -> list[tuple[int, float]]:
+    """Top-n rows by cosine to the expanded query (`query_vector`): [(row, score)]. `allowed`: boolean mask.
+
+    One pass over the library: the cosine to the seeds picks the expansion's neighbours and a
+    shortlist, and only the shortlist is scored against the expanded query."""
+    q = unit(matrix[seed_rows].mean(axis=0))
     scores = matrix @ q
     mask = np.ones(len(scores), bool) if allowed is None else allowed.copy()
     mask[seed_rows] = False
     candidates = np.flatnonzero(mask)
     if len(candidates) == 0 or n <= 0:
         return []
+    if expansion > 0:
+        expanded = _expanded(matrix, q, scores, seed_rows, expansion)
+        size = min(len(candidates), max(SHORTLIST, 10 * n))
+        candidates = candidates[np.argpartition(-scores[candidates], size - 1)[:size]]
+        scores = np.full(len(matrix), -np.inf, np.float32)
+        scores[candidates] = matrix[candidates] @ expanded
     if diversity <= 0:
         k = min(n, len(candidates))
         top = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]

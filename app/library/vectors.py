@@ -11,8 +11,11 @@ A track has up to two analyses, keyed by model: the genre model's (BBNN) and the
     blend      the embedding and the 16 principal components of the dense features, two equally
                weighted blocks (48-d): the BBNN-only default
     musicnn    MusiCNN's 200-d penultimate layer, mean over its patches
-    musicnn+blend  musicnn (weight 1) beside blend (its two blocks together weight 0.75), 248-d:
-               the default when MusiCNN has analysed every track BBNN has
+    musicnn_dense_max  MusiCNN's 200-d dense layer, max over its patches
+    musicnn+blend  musicnn (weight 1) beside blend (its two blocks together weight 0.75), 248-d
+    musicnn+dense_max+blend  the 64 principal components of musicnn and of musicnn_dense_max
+               (two blocks, together weight 1) beside blend (weight 0.75), 176-d: the default
+               when MusiCNN has analysed every track BBNN has
 A `Basis` is fitted on a library: every block is standardised over the tracks (feature mean 0,
 unit variance: the ReLU features are all positive, so raw cosines are all close to 1), projected
 on its principal components where the representation says so, L2-normalised and weighted; the
@@ -26,6 +29,7 @@ data_version, so they follow every change of the analyses.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from dataclasses import dataclass, field
@@ -58,23 +62,35 @@ BLOCKS: dict[str, list[BlockSpec]] = {
     "musicnn+blend": [BlockSpec(("embedding",), source=TAGGER),
                       BlockSpec(("embedding",), weight=_BLEND_WEIGHT * _HALF),
                       BlockSpec(("dense",), 16, weight=_BLEND_WEIGHT * _HALF)],
+    "musicnn_dense_max": [BlockSpec(("dense_max",), source=TAGGER)],
+    "musicnn+dense_max+blend": [BlockSpec(("embedding",), 64, weight=_HALF, source=TAGGER),
+                                BlockSpec(("dense_max",), 64, weight=_HALF, source=TAGGER),
+                                BlockSpec(("embedding",), weight=_BLEND_WEIGHT * _HALF),
+                                BlockSpec(("dense",), 16, weight=_BLEND_WEIGHT * _HALF)],
 }
 KINDS = tuple(BLOCKS)
 # Chosen by bench/similarity_eval.py --list on real music (bench/sets: Debian game soundtracks;
 # the authors' GTZAN fold 5 with 3 windows per track; MusiCNN on 3 of the 10 3-s patches of each
-# window), P@5 of same-label neighbours:
-#                                        blend  dense_max  musicnn  musicnn+blend
-#   7 soundtracks, by package (125)      0.565    0.509     0.579      0.630
-#   5 of them (85)                       0.784    0.760     0.760      0.819
-#   3 styles: orchestral, electronic,    0.879    0.894     0.940      0.955
+# window), P@5 of same-label neighbours as `similar` ranks them (query expanded with its 3 nearest
+# tracks, see similarity.EXPANSION; without the expansion in brackets):
+#                                    blend          musicnn        musicnn+blend  musicnn+dense_max+blend
+#   7 soundtracks, by package (125)  0.573 (0.565)  0.594 (0.579)  0.624 (0.630)  0.640 (0.642)
+#   5 of them (85)                   0.795 (0.784)  0.760 (0.760)  0.845 (0.819)  0.852 (0.831)
+#   3 styles: orchestral, electronic,0.902 (0.879)  0.951 (0.940)  0.962 (0.955)  0.958 (0.962)
 #     MIDI tunes (53)
-# With MusiCNN on all 10 patches of every window musicnn+blend gives 0.637 / 0.835 / 0.955, on
-# one patch per window 0.571 / 0.786 / 0.943, on the whole track (three styles) 0.958. MusiCNN
-# hears style and instrumentation that BBNN's ten GTZAN genres do not tell apart; BBNN's blend
-# adds a sense of production (same soundtrack) that lifts MusiCNN on the mixed sets. Blend
-# weights 0.5 and 1.0 measured within 0.03 of 0.75.
+#   8 packages, 12 each (94)         0.481 (0.468)  0.445 (0.447)  0.517 (0.498)  0.528 (0.511)
+# MusiCNN hears style and instrumentation that BBNN's ten GTZAN genres do not tell apart; BBNN's
+# blend adds a sense of production (same soundtrack) that lifts MusiCNN on the mixed sets; the
+# max of MusiCNN's dense layer over the patches adds its loudest moments to the penultimate mean.
+# 64 principal components of each MusiCNN block score as all 200 (0.637 / 0.852 / 0.958 / 0.528)
+# at 176 dimensions instead of 448. Tried and not kept (within 0.02, or worse): blend weights 0.5
+# and 1.0, MusiCNN's tag probabilities or penultimate std as another block, PCA whitening of a
+# block (0.10-0.20 worse), log-mel and MFCC statistics (a "production" block), hubness reduction
+# (CSLS, local scaling, mutual proximity: within +-0.015). MusiCNN's 753-d mid-end mean pool
+# beside the blend scored 0.629 / 0.861 / 0.974 / 0.545 but is not stored (3 KB a track). The
+# mixed sets stay far from 0.90: their soundtracks overlap in style (see the README).
 BBNN_KIND = "blend"
-MUSICNN_KIND = "musicnn+blend"
+MUSICNN_KIND = "musicnn+dense_max+blend"
 DEFAULT_KIND = BBNN_KIND  # what a library without MusiCNN analyses uses (see `default_kind`)
 
 
@@ -165,9 +181,9 @@ def needs_tagger(kind: str) -> bool:
     return any(spec.source == TAGGER for spec in BLOCKS[kind])
 
 
-def stored_parts(library, model: str, kind: str) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(track ids, one raw matrix per block of the representation): non-missing tracks that have
-    every analysis it reads (none when it needs the tagger and none is installed)."""
+def stored_parts(library, model: str, kind: str, ids=None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(track ids, one raw matrix per block of the representation): non-missing tracks (of `ids`
+    when given) that have every analysis it reads (none when it needs the tagger and none is installed)."""
     if kind not in BLOCKS:
         raise ValueError(f"unknown representation {kind!r}; one of {', '.join(KINDS)}")
     tagger = library.tagger_key() if needs_tagger(kind) else None
@@ -179,7 +195,7 @@ def stored_parts(library, model: str, kind: str) -> tuple[np.ndarray, list[np.nd
         for name in spec.kinds:
             key = (spec.source, name)
             if key not in loaded:
-                loaded[key] = library.embeddings(sources[spec.source], name)
+                loaded[key] = library.embeddings(sources[spec.source], name, ids=ids)
     ids = next(iter(loaded.values()))[0]
     for other, _ in loaded.values():  # a scan may save an analysis between two reads: keep tracks in all
         if not np.array_equal(ids, other):
@@ -205,10 +221,25 @@ def default_kind(library, model: str) -> str:
     cached = _kind_cache.get(key)
     if cached is not None and cached[0] == version:
         return cached[1]
-    analysed, covered = library.analysis_coverage(model, tagger)
-    kind = MUSICNN_KIND if analysed and covered == analysed else BBNN_KIND
+    # the answer is saved beside the matrices: counting coverage joins every analysis (0.15 s at 100k)
+    saved = _saved_path(library, model, "default kind", tagger).with_suffix(".json")
+    stamp = _library_stamp(library)
+    kind = _load_kind(saved, version, stamp)
+    if kind is None:
+        analysed, covered = library.analysis_coverage(model, tagger)
+        kind = MUSICNN_KIND if analysed and covered == analysed else BBNN_KIND
+        _write_atomically(saved, lambda tmp: tmp.write_text(json.dumps({"version": version, "stamp": stamp, "kind": kind})))
     _kind_cache[key] = (version, kind)
     return kind
+
+
+def _load_kind(path: Path, version: int, stamp: int) -> str | None:
+    try:
+        saved = json.loads(path.read_text())
+        fresh = saved["version"] == version and saved["stamp"] == stamp and saved["kind"] in (BBNN_KIND, MUSICNN_KIND)
+        return saved["kind"] if fresh else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def features(library, model: str, kind: str) -> tuple[np.ndarray, np.ndarray, Basis]:
@@ -253,7 +284,7 @@ def vector_index(library, model: str, kind: str | None = None) -> VectorIndex:
         if cached is not None and cached.version == version:
             return cached
     stamp = _library_stamp(library)
-    saved = _saved_path(library, model, kind if key[3] is None else f"{kind}\0{key[3]}")
+    saved = _saved_path(library, model, kind, key[3])
     index = _load_saved(saved, version, stamp)
     if index is None:
         ids, matrix, _ = features(library, model, kind)
@@ -272,28 +303,89 @@ def _library_stamp(library) -> int:
         return 0
 
 
-def _saved_path(library, model: str, kind: str) -> Path:
+def _saved_path(library, model: str, kind: str, tagger: str | None) -> Path:
+    """Where a saved matrix's metadata goes (its rows lie beside it, see `_save`): one per library,
+    model, representation (and its blocks, so a representation whose definition changed is never
+    answered from a file of the old one) and tagger."""
     from app.home import cache_dir
 
-    key = hashlib.sha1(f"{os.path.abspath(str(library.path))}\0{model}\0{kind}".encode()).hexdigest()[:20]
+    blocks = repr(BLOCKS.get(kind))
+    text = "\0".join([os.path.abspath(str(library.path)), model, kind, blocks] + ([tagger] if tagger else []))
+    key = hashlib.sha1(text.encode()).hexdigest()[:20]
     return cache_dir() / "vectors" / f"{key}.npz"
 
 
+def _rows_path(path: Path, token: str) -> Path:
+    return path.with_name(f"{path.stem}-{token}.npy")
+
+
 def _load_saved(path: Path, version: int, stamp: int) -> VectorIndex | None:
+    """The saved index, its matrix memory-mapped (a new process reads only what a query touches)."""
     try:
         with np.load(path) as saved:
             if int(saved["version"]) != version or int(saved["stamp"]) != stamp:
                 return None
-            return VectorIndex(saved["ids"], saved["matrix"], version)
+            ids, token = saved["ids"], str(saved["rows"])
+        matrix = np.load(_rows_path(path, token), mmap_mode="r")
+        if matrix.ndim != 2 or len(matrix) != len(ids) or matrix.dtype != np.float32:
+            return None
+        return VectorIndex(ids, matrix, version)
     except (OSError, ValueError, KeyError, EOFError):  # absent, damaged or from another layout: rebuild
         return None
 
 
 def _save(path: Path, index: VectorIndex, stamp: int) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    """The rows to a file of their own (a fresh name: a mapped file is never overwritten), then the
+    metadata naming it; older row files of this index are removed."""
+    token = os.urandom(6).hex()
+    rows = _rows_path(path, token)
+    if not _write_atomically(rows, lambda tmp: np.save(tmp, np.ascontiguousarray(index.matrix, np.float32))):
+        return
+    if not _write_atomically(path, lambda tmp: np.savez(tmp, ids=index.ids, rows=token, version=index.version,
+                                                        stamp=stamp)):
+        rows.unlink(missing_ok=True)
+        return
+    for old in path.parent.glob(f"{path.stem}-*.npy"):
+        if old != rows:
+            _remove(old)
+    prune_saved(path.parent, keep=SAVED_KEPT)
+
+
+SAVED_KEPT = 8  # saved matrices kept per data home (a library has one per model and representation)
+
+
+def prune_saved(folder: Path, keep: int) -> None:
+    """Remove all but the `keep` most recently written saved matrices, and rows files whose metadata
+    is gone: representations no longer used, deleted libraries and older cache layouts would
+    otherwise stay on disk for good (about 100 MB per 100k-track matrix)."""
+    try:
+        metas = sorted((p for p in folder.glob("*.npz") if not p.name.startswith(".")),
+                       key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for meta in metas[keep:]:
+        _remove(meta)
+    kept = {p.stem for p in metas[:keep]}
+    for rows in folder.glob("*-*.npy"):
+        if not rows.name.startswith(".") and rows.stem.rsplit("-", 1)[0] not in kept:  # "." : another's write
+            _remove(rows)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:  # still mapped by another process (Windows), or already gone: a later save retries
+        pass
+
+
+def _write_atomically(path: Path, write) -> bool:
+    """write(tmp) then rename over `path`; False (and nothing left behind) on a full or read-only data home."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{threading.get_ident()}.tmp{path.suffix}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp, ids=index.ids, matrix=index.matrix, version=index.version, stamp=stamp)
+        write(tmp)
         os.replace(tmp, path)
-    except OSError:  # a full or read-only data home: the next command fits again
+        return True
+    except OSError:  # the next command computes it again
         tmp.unlink(missing_ok=True)
+        return False

@@ -56,7 +56,8 @@ class AppContext(QObject):
         exclude = set(self.player.queue)
         if not self.model_name:
             return
-        self.jobs.submit("radio", lambda lib: [r["id"] for r in similar(lib, seeds, n=len(exclude) + 10, diversity=0.3)
+        self.jobs.submit("radio", lambda lib: [r["id"] for r in similar(lib, seeds, n=len(exclude) + 10, diversity=0.3,
+                                                                       model=lib.results_model(seeds))
                                                if r["id"] not in exclude][:5],
                          self.player.add_radio, lambda _error: self.player.add_radio([]))
 

@@ -1,7 +1,8 @@
 """The Library view: every track in a table that fetches rows lazily from the database, with
 filters by predicted genre, tag genre, cluster and folder, and artist and album lists beside it
 (browse_panel.py); "Play these" and "Queue" take everything the table shows. It follows a
-running scan live."""
+running scan live. Until the active model has analysed a track, its genre and cluster are the
+previous model's (in grey italics, and the line above the table says how many)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtGui import QAction, QBrush, QColor, QFont, QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu,
                                QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
 
@@ -32,6 +33,15 @@ def format_duration(seconds) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+def results_note(coverage: dict) -> str:
+    """The line saying whose genres the library shows, when some are the previous model's."""
+    if not coverage["from_previous"]:
+        return ""
+    return (f"Genres and clusters from {coverage['previous']} for {coverage['from_previous']} tracks (grey): "
+            f"{coverage['analysed']} of {coverage['tracks']} tracks analysed by {coverage['model']}. "
+            "Scan to analyse the rest; nothing of either model is lost.")
+
+
 class LibraryModel(QAbstractTableModel):
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
@@ -41,11 +51,19 @@ class LibraryModel(QAbstractTableModel):
         self.search = ""
         self.filters: dict = {}
         self.sort_key, self.descending = "artist", False
+        self.map_from: str | None = None
         self.refresh()
 
+    def _read_map_source(self) -> None:
+        """Whose map the cluster column comes from, when it is not the active model's (a name, else None)."""
+        lib = self.ctx.library
+        shown = lib.map_model() if self.ctx.model_name else None
+        self.map_from = lib.model_name(shown) if shown and shown != lib.model_key() else None
+
     def refresh(self) -> None:
+        self._read_map_source()
         self.beginResetModel()
-        self.total = self.ctx.library.count_tracks(self.search or None, filters=self.filters)
+        self.total = self.ctx.library.count_tracks(self.search or None, filters=self.filters, previous=True)
         self.rows = []
         self.endResetModel()
         if self.total:
@@ -54,9 +72,10 @@ class LibraryModel(QAbstractTableModel):
     def update_live(self) -> None:
         """Bring the loaded rows up to date in place (a scan is adding and analysing tracks):
         changed rows are repainted, new ones appended or inserted, without losing the scroll."""
-        total = self.ctx.library.count_tracks(self.search or None, filters=self.filters)
+        self._read_map_source()
+        total = self.ctx.library.count_tracks(self.search or None, filters=self.filters, previous=True)
         fresh = self.ctx.library.track_rows(0, max(len(self.rows), PAGE), self.sort_key, self.descending,
-                                            self.search or None, filters=self.filters)
+                                            self.search or None, filters=self.filters, previous=True)
         if [r["id"] for r in fresh[:len(self.rows)]] == [r["id"] for r in self.rows]:
             self.rows[:] = fresh[:len(self.rows)]
             if self.rows:
@@ -84,7 +103,7 @@ class LibraryModel(QAbstractTableModel):
 
     def fetchMore(self, parent=QModelIndex()) -> None:
         more = self.ctx.library.track_rows(len(self.rows), PAGE, self.sort_key, self.descending, self.search or None,
-                                           filters=self.filters)
+                                           filters=self.filters, previous=True)
         if not more:
             self.total = len(self.rows)
             return
@@ -123,8 +142,21 @@ class LibraryModel(QAbstractTableModel):
                 return ", ".join((row["tags"] or "").split(", ")[:3])
             value = row[key]
             return "" if value is None else str(value)
+        borrowed = (key == "top_genre" and row["status"] != "analysed" and row["genre_model"]
+                    or key == "cluster" and self.map_from and row["cluster"] is not None)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if borrowed and key == "cluster":
+                return f"On {self.map_from}'s map: {self.ctx.model_name} gets its own when a scan with it ends"
+            if borrowed:
+                return (f"From {row['genre_model']}: {self.ctx.model_name} has not analysed this track yet "
+                        "(scan to analyse it)")
             return row["display_path"]
+        if borrowed and role == Qt.ItemDataRole.ForegroundRole:
+            return QBrush(QColor(128, 128, 128))
+        if borrowed and role == Qt.ItemDataRole.FontRole:
+            font = QFont()
+            font.setItalic(True)
+            return font
         if role == Qt.ItemDataRole.UserRole:
             return row["id"]
         return None
@@ -159,25 +191,7 @@ class LibraryView(QWidget):
         super().__init__()
         self.ctx = ctx
         self.model = LibraryModel(ctx)
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setAlternatingRowColors(True)
-        self.table.setDragEnabled(True)
-        self.table.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in enumerate((220, 150, 160, 65, 110, 170, 160, 75, 190)):
-            self.table.setColumnWidth(col, width)
-        header.setStretchLastSection(True)
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.table.customContextMenuRequested.connect(self._menu)
-        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
-        self.table.doubleClicked.connect(lambda index: self._play([index.row()]))
+        self.table = self._make_table()
         self.filters = {key: QComboBox() for key in ("genre", "tag", "cluster", "folder")}
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 4, 4, 0)
@@ -191,6 +205,11 @@ class LibraryView(QWidget):
         bar.addStretch(1)
         self.count = QLabel("")
         bar.addWidget(self.count)
+        self.source_note = QLabel("")  # whose results the table shows, when not only the active model's
+        self.source_note.setWordWrap(True)
+        self.source_note.setStyleSheet("color: gray")
+        self.source_note.setContentsMargins(6, 0, 6, 0)
+        self.source_note.hide()
         self.play_these = QPushButton("Play these")
         self.play_these.setToolTip("Play every track the table shows (an album in its track order)")
         self.queue_these = QPushButton("Queue")
@@ -211,8 +230,10 @@ class LibraryView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
+        layout.addWidget(self.source_note)
         layout.addWidget(split, 1)
         self._revision = None
+        self._note_key: tuple | None = None
         self.live = QTimer(self)
         self.live.setInterval(LIVE_MS)
         self.live.timeout.connect(self.follow_scan)
@@ -222,6 +243,29 @@ class LibraryView(QWidget):
         self.model.rowsInserted.connect(self._show_count)
         self.reload_filters()
         self._show_count()
+
+    def _make_table(self) -> QTableView:
+        """The track table: sortable, rows selected whole, dragged out as files, a context menu."""
+        table = QTableView()
+        table.setModel(self.model)
+        table.setSortingEnabled(True)
+        table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setAlternatingRowColors(True)
+        table.setDragEnabled(True)
+        table.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        table.verticalHeader().setVisible(False)
+        table.verticalHeader().setDefaultSectionSize(24)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for col, width in enumerate((220, 150, 160, 65, 110, 170, 160, 75, 190)):
+            table.setColumnWidth(col, width)
+        header.setStretchLastSection(True)
+        table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        table.customContextMenuRequested.connect(self._menu)
+        table.selectionModel().selectionChanged.connect(self._selection_changed)
+        table.doubleClicked.connect(lambda index: self._play([index.row()]))
+        return table
 
     def reload(self) -> None:
         self.reload_filters()
@@ -233,10 +277,12 @@ class LibraryView(QWidget):
         from app.library.mapping import clusters
 
         lib = self.ctx.library
+        previous = lib.previous_model() if self.ctx.model_name else None
+        genres = dict.fromkeys([*lib.genre_distribution(), *(lib.genre_distribution(previous) if previous else ())])
         choices = {
-            "genre": [(g, g) for g in lib.genre_distribution()] if self.ctx.model_name else [],
+            "genre": [(g, g) for g in genres] if self.ctx.model_name else [],
             "tag": [(t, t) for t in lib.tag_genres()],
-            "cluster": [(c["name"] or f"cluster {c['cluster']}", c["cluster"]) for c in clusters(lib)]
+            "cluster": [(c["name"] or f"cluster {c['cluster']}", c["cluster"]) for c in clusters(lib, lib.map_model())]
             if self.ctx.model_name else [],
             "folder": [(display_path(f["path"]), f["id"]) for f in lib.folders()],
         }
@@ -260,6 +306,12 @@ class LibraryView(QWidget):
     def _show_count(self, *_) -> None:
         shown = self.model.total
         self.count.setText(f"{shown} track{'s' if shown != 1 else ''}")
+        key = (self.ctx.library.revision(), self.ctx.model_name)
+        if key != self._note_key:  # counted again only when the library or the model changed
+            self._note_key = key
+            note = results_note(self.ctx.library.results_coverage()) if self.ctx.model_name else ""
+            self.source_note.setText(note)
+            self.source_note.setVisible(bool(note))
 
     def set_following(self, on: bool) -> None:
         """While a scan runs the table polls the library and shows tracks as they arrive."""

@@ -357,7 +357,9 @@ class MainWindow(QMainWindow):
         self.ctx.tasks.run("fetch", work)
 
     def import_model(self, path: str) -> None:
-        def work(report, cancelled):
+        self._model_before_import = self.ctx.store.active_name()  # a weak import can be undone
+
+        def work(report, cancelled):  # in a process of its own, like a download
             from app.library.model_tasks import import_model
 
             return import_model(path)
@@ -434,7 +436,8 @@ class MainWindow(QMainWindow):
                                  f"{s.skipped} unchanged, {s.errors} errors, {s.missing} missing")
             self._offer_folder_moves(s.folder_moves)
             self.ctx.library_changed.emit()
-            if not s.cancelled and (s.analysed + s.moved + s.missing or not self.map_view.has_map()):
+            if not s.cancelled and (s.analysed + s.moved + s.missing or not self.map_view.has_map()) \
+                    and "map" not in self.ctx.tasks.waiting:  # a Recompute asked for during the scan does it
                 self.build_map()  # its own task: cancellable, and the scan's summary stays readable
         elif name == "map":
             self.message.setText(f"Map: {result['tracks']} tracks in {result['clusters']} clusters")
@@ -442,6 +445,8 @@ class MainWindow(QMainWindow):
             self.ctx.library_changed.emit()
         elif name in ("fetch", "import", "fetch-musicnn"):
             self.message.setText(f"{result.name} is ready")
+            if name == "import" and not self.model_view.keep_if_weak(result, getattr(self, "_model_before_import", None)):
+                self.message.setText(f"{result.name} was imported; {self.ctx.model_name} stays the active model")
             self.ctx.model_changed.emit()
             self.model_view.offer_reanalysis()
 
@@ -497,6 +502,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self._summary_timer.stop()
         self.library_view.set_following(False)
+        self.map_view.stop_live()
         if self.ctx.tasks.busy:
             self.message.setText("Stopping…")
             log.info("window closed during %s: cancelling", self.ctx.tasks.name)

@@ -4,16 +4,21 @@ Hover shows artist - title (the file name when tags are missing); a click select
 everywhere and stays marked; a lasso (free-form) or rectangle drag selects many, and the
 selection panel plays, queues, finds more like them or exports them. The legend selects a
 cluster on click and renames it from its menu. The map data is read off the GUI thread.
+
+While a scan runs and a map exists, the tracks it analyses are placed on the map every few
+seconds with the fitted reducers, in the map's worker process (map_process.place_in_worker):
+nothing is fitted again until the scan ends, and the line above the map says so.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QInputDialog,
                                QLabel, QListWidget, QListWidgetItem, QMenu, QPushButton, QRadioButton, QSplitter, QVBoxLayout,
                                QWidget)
@@ -24,6 +29,7 @@ from .context import AppContext
 from .map_selection import inside_polygon, inside_rectangle
 
 MAX_LASSO_VERTICES = 200
+LIVE_PLACE_MS = 3000  # during a scan, newly analysed tracks are placed on the map this often
 
 
 def palette(n: int) -> list[tuple[int, int, int]]:
@@ -44,7 +50,8 @@ def load_map(library) -> dict:
     """Everything the view draws, read in one go (runs on a worker thread)."""
     from app.library.mapping import clusters, map_points
 
-    points = map_points(library)
+    shown = library.map_model()  # the previous model's map until the active model has its own
+    points = map_points(library, shown)
     tracks = library.tracks(points["ids"].tolist())
     names = []
     for i, artist, title in zip(points["ids"].tolist(), points["artist"], points["title"]):
@@ -53,8 +60,48 @@ def load_map(library) -> dict:
         names.append(" - ".join(x for x in (artist, title) if x) or file_name)
     status = library.status()
     model = status["active_model"]
-    return {"points": points, "names": names, "clusters": {c["cluster"]: c for c in clusters(library)},
-            "analysed": status["analysed"].get(model, 0) if model else 0, "model": model}
+    fit = library.map_fit(shown) if model else None
+    borrowed = bool(model) and shown != library.model_key()
+    coverage = library.results_coverage() if borrowed else None
+    return {"points": points, "names": names, "clusters": {c["cluster"]: c for c in clusters(library, shown)},
+            "analysed": status["analysed"].get(model, 0) if model else 0, "model": model,
+            "fitted": fit["n_tracks"] if fit and not borrowed else 0,
+            "fit_key": (shown, fit["fitted_at"] if fit else None),
+            "borrowed": borrowed_map_note(library.model_name(shown), coverage) if borrowed else ""}
+
+
+def borrowed_map_note(shown: str, coverage: dict) -> str:
+    """The line above a map that is the previous model's (the active one has none yet)."""
+    return (f"This is {shown}'s map: {coverage['model']} has analysed {coverage['analysed']} of "
+            f"{coverage['tracks']} tracks and gets its own map when a scan with it ends (or with Recompute map).")
+
+
+def place_new_points(library_path, warm: bool = False) -> dict:
+    """Newly analysed tracks placed on the fitted map, in the map's worker process (job thread)."""
+    from app.library.map_process import place_in_worker
+
+    return place_in_worker(library_path, warm=warm)
+
+
+def live_text(scanning: bool, mapping: bool, placed: int, mapped: int, fitted: int) -> str:
+    """What the line above the map says about new tracks and the fit (pure, for the view)."""
+    from app.library.mapping import REFIT_FRACTION
+
+    since_fit = max(0, mapped - fitted)
+    refits = since_fit > REFIT_FRACTION * fitted
+    if mapping:
+        return "Updating the map… the current map stays until the new one is ready."
+    if scanning and fitted:
+        if not placed:
+            return (f"Scanning: tracks it analyses are placed on this map (fitted on {fitted} tracks) "
+                    "every few seconds.")
+        return (f"Scanning: {placed} new track{'s' if placed != 1 else ''} placed on the existing map "
+                f"(fitted on {fitted}); " + ("it is fitted again when the scan ends." if refits
+                                              else "press Recompute map after the scan to refit."))
+    if since_fit and fitted:
+        return (f"{since_fit} track{'s' if since_fit != 1 else ''} placed on this map since it was fitted on "
+                f"{fitted}; Recompute map fits it again.")
+    return ""
 
 
 class _Plot(pg.PlotWidget):
@@ -158,6 +205,14 @@ class MapView(QWidget):
         self._index: dict[int, int] = {}
         self._analysed = 0
         self._running: set[str] = set()
+        self._fitted = 0
+        self._borrowed = ""  # what to say when the map shown is the previous model's
+        self._fit_key: tuple | None = None
+        self._live_placed = 0  # tracks placed during the running scan
+        self._live_busy = False
+        self._live_version = -1
+        self._live_timer = QTimer(self)
+        self._live_timer.timeout.connect(self._live_tick)
         self._picker: Callable[[int], None] | None = None
         self.selection: list[int] = []
         self._build()
@@ -229,8 +284,12 @@ class MapView(QWidget):
         split.setSizes([900, 330])
         self.hint = QLabel("Scroll to zoom · drag to pan · right-drag always draws a rectangle")
         self.hint.setStyleSheet("color: gray")
+        self.live = QLabel("")
+        self.live.setWordWrap(True)
+        self.live.setVisible(False)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
+        layout.addWidget(self.live)
         layout.addWidget(split, 1)
         layout.addWidget(self.hint)
 
@@ -270,19 +329,61 @@ class MapView(QWidget):
     def _apply(self, data: dict) -> None:
         self.points, self.names, self.clusters = data["points"], data["names"], data["clusters"]
         self._analysed = data["analysed"]
+        self._fitted = data.get("fitted", 0)
+        self._borrowed = data.get("borrowed", "")
+        new_map, self._fit_key = data.get("fit_key") != self._fit_key, data.get("fit_key")
         self._index = {int(i): n for n, i in enumerate(self.points["ids"])}
         self.selection = [i for i in self.selection if i in self._index]
         self.redraw()
+        if new_map:  # all of a new map in view; points placed on it later stay in view until the user zooms
+            self.plot.autoRange()
+            self.plot.enableAutoRange()
         if self.ctx.selected:
             self.mark_selected(self.ctx.selected[0])
 
     def has_map(self) -> bool:
-        return len(self.points["ids"]) > 0
+        """Whether the active model has a map (the previous model's, shown meanwhile, does not count)."""
+        return len(self.points["ids"]) > 0 and not self._borrowed
 
     def task_state(self, name: str, running: bool) -> None:
-        """The main window tells the map what runs, so the empty map says the truth."""
+        """The main window tells the map what runs, so the empty map says the truth; while a scan
+        runs, the tracks it analyses are placed on the map."""
         (self._running.add if running else self._running.discard)(name)
+        if name == "scan" and running:
+            self._live_placed, self._live_version = 0, -1
+            self._live_timer.start(LIVE_PLACE_MS)
+            self._live_tick()  # at once: the map's process starts (UMAP loads) while the first tracks are analysed
+        elif name == "scan":
+            self._live_timer.stop()
         self._explain_empty()
+
+    def stop_live(self) -> None:
+        """No more placements (the window closes)."""
+        self._live_timer.stop()
+
+    def _live_tick(self) -> None:
+        """Every few seconds of a scan: place what it analysed (or, with no map, count it)."""
+        version = self.ctx.library.data_version()
+        if self._live_busy or version == self._live_version or not self.ctx.model_name:
+            return
+        self._live_version = version
+        if not self._fitted:
+            self.reload()  # no map yet: "N tracks analysed so far"
+            return
+        self._live_busy = True
+        path, warm = self.ctx.library.path, self._live_placed == 0
+        self.ctx.jobs.submit("map-place", lambda: place_new_points(path, warm), self._placed, self._place_failed,
+                             with_library=False)
+
+    def _placed(self, result: dict) -> None:
+        self._live_busy = False
+        if result.get("placed"):
+            if "scan" in self._running:
+                self._live_placed += result["placed"]
+            self.reload()
+
+    def _place_failed(self, _error: str) -> None:
+        self._live_busy = False  # logged by the job; the map after the scan places them
 
     def _explain_empty(self) -> None:
         n = len(self.points["ids"])
@@ -294,8 +395,8 @@ class MapView(QWidget):
         elif "map" in self._running:
             text = "Computing the map…"
         elif "scan" in self._running:
-            text = ("Scanning: the map is drawn when the scan has analysed your music "
-                    f"({self._analysed} tracks analysed so far).")
+            text = ("Scanning: the map will be built when the scan finishes "
+                    f"({self._analysed} track{'s' if self._analysed != 1 else ''} analysed so far).")
         elif self._analysed:
             text = f"{self._analysed} tracks are analysed but not mapped yet: press “Recompute map”."
         else:
@@ -303,6 +404,12 @@ class MapView(QWidget):
         self.empty.setText(text)
         self.empty.setVisible(bool(text))
         self.empty.setGeometry(self.plot.rect().adjusted(20, 20, -20, -20))
+        line = ""
+        if n:
+            line = live_text("scan" in self._running, "map" in self._running, self._live_placed, n, self._fitted)
+            line = line if "map" in self._running else self._borrowed or line
+        self.live.setText(line)
+        self.live.setVisible(bool(line))
 
     def redraw(self) -> None:
         n = len(self.points["ids"])
@@ -317,10 +424,11 @@ class MapView(QWidget):
         keys = list(self.points["top_genre"]) if by_genre else [int(c) for c in self.points["cluster"]]
         names = sorted(set(keys), key=lambda k: (str(k) if by_genre else -self.clusters.get(k, {}).get("size", 0)))
         colours = dict(zip(names, palette(len(names))))
-        brushes = [pg.mkBrush(*colours[k], 200) for k in keys]
+        brush_of = {k: pg.mkBrush(*colours[k], 200) for k in names}  # one per colour (redrawn often in a scan)
+        brushes = [brush_of[k] for k in keys]
         self.scatter.setData(x=self.points["x"], y=self.points["y"], brush=brushes, pen=None,
                              data=self.points["ids"].tolist())
-        counts = {k: keys.count(k) for k in names}
+        counts = Counter(keys)
         for k in names:
             info = self.clusters.get(k, {})
             label = str(k) if by_genre else info.get("name") or f"cluster {k}"
@@ -331,7 +439,6 @@ class MapView(QWidget):
                 genres = ", ".join(f"{g} {p:.0%}" for g, p in info.get("top_genres", [])[:3])
                 item.setToolTip(f"Cluster {k}: {label}" + (f"\nGenres: {genres}" if genres else ""))
             self.legend.addItem(item)
-        self.plot.autoRange()
         self._show_selection()
 
     def resizeEvent(self, ev):

@@ -24,6 +24,18 @@ MUSICNN_NOTE = ("MusiCNN (Pons and Serra, MTG-UPF; ISC licence) hears mood, styl
                 "from the musicnn 0.1.0 package on the Python package index (29 MB, sha256 checked).")
 
 
+def weak_model_text(manifest) -> str | None:
+    """A sentence when a model's known test accuracy is near chance (below half, or below twice
+    chance), else None (also when its accuracy is unknown)."""
+    metrics = manifest.metrics or {}
+    acc = metrics.get("test_accuracy", metrics.get("mean_test_accuracy_over_folds"))
+    chance = 1.0 / max(1, len(manifest.classes))
+    if not isinstance(acc, (int, float)) or acc >= max(0.5, 2 * chance):
+        return None
+    return (f"{manifest.name} scored {acc:.0%} on its test data (chance is {chance:.0%}): its genres and map "
+            "will mostly be noise.")
+
+
 class ModelView(QWidget):
     fetch_requested = Signal(str, int)
     import_requested = Signal(str)  # a file to import (in the background)
@@ -140,13 +152,25 @@ class ModelView(QWidget):
             manifest = self.ctx.store.manifest(name)
         except ModelStoreError:
             return True
-        acc = manifest.metrics.get("test_accuracy", manifest.metrics.get("mean_test_accuracy_over_folds"))
-        chance = 1.0 / max(1, len(manifest.classes))
-        if not isinstance(acc, float) or acc >= max(0.5, 2 * chance):
+        weak = weak_model_text(manifest)
+        return weak is None or QMessageBox.question(
+            self, "A weak model", f"{weak} Use it anyway?") == QMessageBox.StandardButton.Yes
+
+    def keep_if_weak(self, manifest, previous: str | None) -> bool:
+        """After an import made `manifest` the active model: if it is weak, ask whether to keep it;
+        No goes back to `previous`. Returns whether it stays active."""
+        weak = weak_model_text(manifest)
+        if weak is None or not previous or previous == manifest.name:
             return True
-        return QMessageBox.question(
-            self, "A weak model", f"{name} scored {acc:.0%} on its test data (chance is {chance:.0%}): its genres "
-            "and map will mostly be noise. Use it anyway?") == QMessageBox.StandardButton.Yes
+        if QMessageBox.question(self, "A weak model", f"{weak} Use it anyway? (No: keep using {previous}; "
+                                f"{manifest.name} stays on this computer.)") == QMessageBox.StandardButton.Yes:
+            return True
+        try:
+            self.ctx.store.use(previous)
+        except ModelStoreError as e:
+            QMessageBox.warning(self, "Cratedigger", str(e))
+            return True
+        return False
 
     def _selected_name(self) -> str | None:
         item = self.models.currentItem()
@@ -166,9 +190,12 @@ class ModelView(QWidget):
 
     def offer_reanalysis(self) -> None:
         pending = self.ctx.library.status().get("pending") or 0
+        previous = self.ctx.library.previous_model()
+        meanwhile = (f"\n\nUntil then the library, the map and “more like this” show "
+                     f"{self.ctx.library.model_name(previous)}'s results for them." if previous else "")
         if pending and QMessageBox.question(
                 self, "Analyse the library?",
-                f"{pending} tracks have not been analysed with {self.ctx.model_name}. Analyse them now?"
+                f"{pending} tracks have not been analysed with {self.ctx.model_name}. Analyse them now?{meanwhile}"
         ) == QMessageBox.StandardButton.Yes:
             self.reanalyse_requested.emit()
 

@@ -40,11 +40,22 @@ def cluster_ids(words: list[str], clusters: list[dict]) -> tuple[list[int], list
 def _path_with_genres(library, seed: int, target: int, steps: int) -> list[dict]:
     from app.library.paths import sonic_path
 
-    rows = sonic_path(library, seed, target, steps=steps)
+    model = library.results_model([seed, target])  # the previous model's until the active one has heard more
+    rows = sonic_path(library, seed, target, steps=steps, model=model)
     for row in rows:
-        analysis = library.analysis(row["id"])
+        analysis = library.analysis(row["id"], model)
         row["genre"] = analysis["top_genre"] if analysis else None
     return rows
+
+
+def borrowed_note(library, model: str | None) -> str:
+    """What to say when results come from the previous model, not the active one ('' when not)."""
+    active = library.model_key()
+    if model is None or model == active:
+        return ""
+    coverage = library.results_coverage()
+    return (f"Results from {library.model_name(model)}: {coverage['model']} has analysed {coverage['analysed']} "
+            f"of {coverage['tracks']} tracks so far.")
 
 
 class DestinationDialog(QDialog):
@@ -219,7 +230,7 @@ class SimilarView(QWidget):
         from app.library.similarity import similar
 
         self.ctx.settings.setValue("similar/n", self.count.value())
-        wanted, unknown = cluster_ids(parse_list(self.clusters.text()), load_clusters(self.ctx.library))
+        wanted, unknown = cluster_ids(parse_list(self.clusters.text()), load_clusters(self.ctx.library, self.ctx.library.map_model()))
         if unknown:
             self.note.setText(f"No cluster is called {', '.join(unknown)}: "
                               "use a cluster's number or part of its name (see the map's legend).")
@@ -233,16 +244,18 @@ class SimilarView(QWidget):
                        clusters=wanted or None, diversity=self.diversity.value())
 
         def work(lib):
-            analysed = [s for s in seeds if lib.analysis(s) is not None]
+            model = lib.results_model(seeds)
+            analysed = [s for s in seeds if lib.analysis(s, model) is not None]
             if not analysed:
-                return analysed, None, []
-            return analysed, lib.track(analysed[0]), similar(lib, analysed, **options)
+                return analysed, None, [], ""
+            return (analysed, lib.track(analysed[0]), similar(lib, analysed, model=model, **options),
+                    borrowed_note(lib, model))
 
         self.title.setText("Looking…")
         self.ctx.jobs.submit("similar", work, self._show_similar, lambda e: self.title.setText(f"Could not search: {e}"))
 
     def _show_similar(self, result) -> None:
-        seeds, seed, rows = result
+        seeds, seed, rows, borrowed = result
         self.mode = "similar"
         self.table.horizontalHeaderItem(1).setText("Similarity")
         if not seeds:
@@ -253,6 +266,8 @@ class SimilarView(QWidget):
         self.rows = rows
         name = " - ".join(x for x in (seed["artist"], seed["title"] or Path(display_path(seed["path"])).name) if x)
         self.title.setText(f"More like {name}" + (f" and {len(seeds) - 1} more" if len(seeds) > 1 else ""))
+        if borrowed:
+            self.note.setText(borrowed)
         self._fill(rows)
         self.ctx.similar_ready.emit(seeds, rows)
 

@@ -152,8 +152,9 @@ class TaskRunner(QObject):
         if thread is not None:
             thread.wait()  # run() has returned: this is immediate
             thread.deleteLater()
-        log.info("task %s %s after %.1f s", name, "cancelled" if was_cancelled else "failed" if error else "done",
-                 time.monotonic() - self._t0)
+        outcome = "failed" if error else "cancelled" if was_cancelled and result is None else "done"
+        log.info("task %s %s after %.1f s%s", name, outcome, time.monotonic() - self._t0,
+                 " (Cancel came after it had finished its work)" if was_cancelled and outcome == "done" else "")
         if error:
             self.failed.emit(name, error)
         elif was_cancelled and result is None:

@@ -1,4 +1,5 @@
-"""The Track panel: tags, cover art, the genre bar chart, MusiCNN's top tags beside it, and the per-window genre timeline.
+"""The Track panel: tags, cover art, the genre bar chart, MusiCNN's top tags beside it, and the
+per-window genre timeline (the previous model's, said so, until the active model has analysed the track).
 What it shows (the track's row, its analysis, tags and cover art from the file) is read off the GUI thread."""
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ from .map_view import palette
 FIELDS = [("Title", "title"), ("Artist", "artist"), ("Album", "album"), ("Album artist", "album_artist"),
           ("Tag genre", "tag_genre"), ("Year", "year"), ("Track", "track_no"), ("Duration", "duration"),
           ("Format", "codec"), ("File", "path")]
+
+
+def _chart(title: str) -> pg.PlotWidget:
+    """A fixed (not zoomable) chart on the window's background."""
+    chart = pg.PlotWidget(title=title)
+    chart.setBackground(None)
+    chart.setMouseEnabled(False, False)
+    chart.setMinimumHeight(220)
+    return chart
 
 
 class TrackView(QWidget):
@@ -50,22 +60,13 @@ class TrackView(QWidget):
         self.similar = QPushButton("More like this")
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.bars = pg.PlotWidget(title="Genres (mean over windows)")
+        self.bars = _chart("Genres (mean over windows)")
         self._duration: float | None = None
-        self.bars.setBackground(None)
-        self.bars.setMouseEnabled(False, False)
-        self.bars.setMinimumHeight(220)
-        self.tag_bars = pg.PlotWidget(title="Tags (MusiCNN)")
-        self.tag_bars.setBackground(None)
-        self.tag_bars.setMouseEnabled(False, False)
-        self.tag_bars.setMinimumHeight(220)
+        self.tag_bars = _chart("Tags (MusiCNN)")
         self.tag_note = QLabel("")
         self.tag_note.setWordWrap(True)
         self.tag_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.timeline = pg.PlotWidget(title="Genre by window")
-        self.timeline.setBackground(None)
-        self.timeline.setMouseEnabled(False, False)
-        self.timeline.setMinimumHeight(220)
+        self.timeline = _chart("Genre by window")
         self.timeline.setLabel("bottom", "time (min)")
         top = QHBoxLayout()
         top.addWidget(self.cover)
@@ -85,6 +86,7 @@ class TrackView(QWidget):
         layout.addLayout(buttons)
         layout.addLayout(charts, 1)
         ctx.track_selected.connect(self.show_track)
+        ctx.library_changed.connect(lambda: self.track_id is not None and self.show_track(self.track_id))
 
     def show_track(self, track_id: int) -> None:
         """Read the track's details in the background; they are drawn when they arrive."""
@@ -124,7 +126,12 @@ class TrackView(QWidget):
             elif not track.get("missing"):
                 self.status.setText("Not analysed yet with the active model.")
             return
-        self.status.setText(f"Analysed by {analysis['model']} from {len(analysis['window_starts'])} windows.")
+        windows = len(analysis["window_starts"])
+        if analysis["model"] == self.ctx.model_name:
+            self.status.setText(f"Analysed by {analysis['model']} from {windows} windows.")
+        else:
+            self.status.setText(f"Genres from {analysis['model']} ({windows} windows): {self.ctx.model_name} has not "
+                                "analysed this track yet; scan to analyse it.")
         self._draw(analysis)
 
     def _show_cover(self, data: bytes | None) -> None:
@@ -201,6 +208,7 @@ def track_details(library, track_id: int) -> dict | None:
     track = library.track(track_id)
     if track is None:
         return None
-    return {"track": track, "error": library.track_error(track_id), "analysis": library.analysis(track_id),
+    return {"track": track, "error": library.track_error(track_id),
+            "analysis": library.latest_analysis(track_id),  # the previous model's until the active one's comes
             "cover": read_cover(from_db(track["path"])), "tags": library.top_tags(track_id, 10),
             "tagger": library.tagger_name()}

@@ -32,28 +32,30 @@ class Ear(Protocol):
         """Write one track's analysis (outputs concatenated over its windows, all finite)."""
 
 
-class BBNNEar:
-    """The genre network: log-mel front end, BBNN inference, the `analyses` row."""
+class LoadedEar:
+    """What the ears share: the manifest, the weights loaded (and verified) only when the network
+    is first needed, and a batch size that follows the device. A subclass says how a loaded model
+    becomes its predictor (`_predictor_for`) and how many windows a GPU batch takes."""
 
-    def __init__(self, manifest, load, device: str | None = None, precision: str = "auto",
-                 batch_windows: int | None = None) -> None:
+    gpu_batch_windows = 64
+
+    def __init__(self, manifest, load, device: str | None, precision: str, batch_windows: int | None) -> None:
         self.manifest = manifest
         self.name = manifest.name
         self.key = manifest.key
-        self.front_end = ("bbnn-logmel", manifest.spec.to_dict())
-        self.clip_seconds = manifest.spec.clip_seconds
         self._load, self._device, self._precision = load, device, precision
         self._predictor = None
         self._batch = batch_windows
+
+    def _predictor_for(self, model):
+        raise NotImplementedError
 
     @property
     def predictor(self):
         """The network, loaded (and its weights verified) when first needed."""
         if self._predictor is None:
-            from model.inference import Predictor
-
             model, _ = self._load(self.name)
-            self._predictor = Predictor(model, self.manifest.spec, device=self._device, precision=self._precision)
+            self._predictor = self._predictor_for(model)
         return self._predictor
 
     @property
@@ -62,7 +64,22 @@ class BBNNEar:
 
     @property
     def batch_windows(self) -> int:
-        return self._batch or (1 if self.on_cpu else 64)
+        return self._batch or (1 if self.on_cpu else self.gpu_batch_windows)
+
+
+class BBNNEar(LoadedEar):
+    """The genre network: log-mel front end, BBNN inference, the `analyses` row."""
+
+    def __init__(self, manifest, load, device: str | None = None, precision: str = "auto",
+                 batch_windows: int | None = None) -> None:
+        super().__init__(manifest, load, device, precision, batch_windows)
+        self.front_end = ("bbnn-logmel", manifest.spec.to_dict())
+        self.clip_seconds = manifest.spec.clip_seconds
+
+    def _predictor_for(self, model):
+        from model.inference import Predictor
+
+        return Predictor(model, self.manifest.spec, device=self._device, precision=self._precision)
 
     def infer(self, features: np.ndarray) -> dict[str, np.ndarray]:
         out = self.predictor.run_mels(features)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .ears import LoadedEar
+
 # How many of each 30-s window's ten 3-s patches MusiCNN hears (None: all ten): 3 (the first, fifth
 # and last), so 9 per track with BBNN's three windows. Measured (bench/similarity_eval.py, real
 # music): same-style precision@5 within 0.01 of all 30 patches at 0.3x MusiCNN's cost; 2 per window
@@ -19,40 +21,24 @@ import numpy as np
 PATCHES_PER_WINDOW: int | None = 3
 
 
-class MusicnnEar:
+class MusicnnEar(LoadedEar):
     """The Ear interface of app/library/scan/ears.py for the MusiCNN tagger."""
+
+    gpu_batch_windows = 16
 
     def __init__(self, manifest, load, clip_seconds: float, device: str | None = None, precision: str = "auto",
                  batch_windows: int | None = None, keep: int | None = PATCHES_PER_WINDOW) -> None:
         from model.musicnn_inference import PatchFrontEnd
 
-        self.manifest = manifest
-        self.name = manifest.name
-        self.key = manifest.key
+        super().__init__(manifest, load, device, precision, batch_windows)
         self.patches = PatchFrontEnd(manifest.musicnn_spec, keep)
         self.front_end = (PatchFrontEnd.kind, self.patches.to_dict())
         self.clip_seconds = clip_seconds
-        self._load, self._device, self._precision = load, device, precision
-        self._predictor = None
-        self._batch = batch_windows
 
-    @property
-    def predictor(self):
-        """MusiCNN, loaded (and its weights verified) when first needed."""
-        if self._predictor is None:
-            from model.musicnn_inference import MusicnnPredictor
+    def _predictor_for(self, model):
+        from model.musicnn_inference import MusicnnPredictor
 
-            model, _ = self._load(self.name)
-            self._predictor = MusicnnPredictor(model, device=self._device, precision=self._precision)
-        return self._predictor
-
-    @property
-    def on_cpu(self) -> bool:
-        return self.predictor.device.type == "cpu"
-
-    @property
-    def batch_windows(self) -> int:
-        return self._batch or (1 if self.on_cpu else 16)
+        return MusicnnPredictor(model, device=self._device, precision=self._precision)
 
     def infer(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """features (windows, k, 187, 96) -> per window (windows, k, width) for taggram, penultimate, dense."""

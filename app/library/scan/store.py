@@ -3,7 +3,9 @@
 On a file's Meta: its track row (tags, container facts, fingerprint), a move (a new path whose
 audio is a vanished track's keeps that track and its analyses), a copy (another track with the
 same audio already analysed by an ear gets that analysis copied) and stale analyses (new audio
-in the same file) are settled, and the ears that still need the file are decided. When its
+in the same file) are settled, and the ears that still need the file are decided. A changed file
+whose new version fails (a crash, undecodable...) has its older analyses set aside: kept, no
+longer served, until it analyses cleanly. When its
 windows are through every ear: each ear's outputs are checked (NaN or infinite values are never
 stored; the file gets an 'invalid_output' error instead) and stored.
 """
@@ -121,6 +123,9 @@ class TrackWriter:
 
     def fail(self, job: Job, reason: str, detail: str, track_id: int | None = None) -> None:
         self._error(job.path, reason, detail, track_id, job.size, job.mtime)
+        old = self.plan.existing.get(to_db(job.path))
+        if old and (old[2], old[3]) != (job.size, job.mtime):  # its analyses are of the audio that was there
+            self.library.set_aside_analyses(old[1])
         self.report(job.path)
 
     def crashed(self, job: Job, detail: str) -> None:
