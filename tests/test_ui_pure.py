@@ -59,3 +59,12 @@ def test_library_filters_names_and_revision(tmp_path):
     assert lib.cluster_names("m") == {2: "Boss fights"}
     with pytest.raises(ValueError):
         lib.rename_cluster(2, " ", model="m")
+
+
+def test_album_labels_name_untagged_albums_after_their_folder():
+    from app.ui.browse_panel import album_labels
+
+    rows = [{"album": "HyperRogue", "folder": None}, {"album": None, "folder": "/games/hyperrogue/music"},
+            {"album": None, "folder": "/games/blupi/music"}, {"album": None, "folder": "/games/nexuiz/cdtracks"},
+            {"album": None, "folder": None}]
+    assert album_labels(rows) == ["HyperRogue", "hyperrogue/music", "blupi/music", "cdtracks", "Unknown album"]

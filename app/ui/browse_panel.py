@@ -26,11 +26,20 @@ def artist_label(row: dict) -> str:
     return row["name"] or UNKNOWN_ARTIST
 
 
-def album_label(row: dict) -> str:
-    """An album's name; untagged files are named after their folder."""
-    if row["album"]:
-        return row["album"]
-    return Path(row["folder"]).name or row["folder"] if row["folder"] else "Unknown album"
+def album_labels(rows: list[dict]) -> list[str]:
+    """Each album's name; untagged files are named after their folder (with its parent when two
+    folders have the same name)."""
+    names = [Path(r["folder"]).name or r["folder"] if r["album"] is None and r["folder"] else None for r in rows]
+    twice = {n for n in names if n is not None and names.count(n) > 1}
+    labels = []
+    for row, name in zip(rows, names):
+        if row["album"]:
+            labels.append(row["album"])
+        elif name in twice:
+            labels.append(str(Path(*Path(row["folder"]).parts[-2:])))
+        else:
+            labels.append(name or "Unknown album")
+    return labels
 
 
 class BrowseModel(QAbstractTableModel):
@@ -40,10 +49,12 @@ class BrowseModel(QAbstractTableModel):
         super().__init__()
         self.columns, self.everything = columns, everything
         self.rows: list[dict] = []
+        self.labels: list[str] = []  # albums: what the first column shows
 
     def set_rows(self, rows: list[dict]) -> None:
         self.beginResetModel()
         self.rows = rows
+        self.labels = album_labels(rows) if any("album" in r for r in rows) else []
         self.endResetModel()
 
     def key(self, row: int) -> str | None:
@@ -81,7 +92,7 @@ class BrowseModel(QAbstractTableModel):
             if field == "name":
                 return artist_label(row)
             if field == "album":
-                return album_label(row)
+                return self.labels[index.row() - 1]
             if field == "artist":
                 return row["artist"] or UNKNOWN_ARTIST
             return "" if row[field] is None else str(row[field])
@@ -110,8 +121,8 @@ class BrowsePanel(QWidget):
         self.album: str | None = None
         self.artist_model = BrowseModel(ARTIST_COLUMNS, "All artists")
         self.album_model = BrowseModel(ALBUM_COLUMNS, "All albums")
-        self.artists = self._table(self.artist_model, (150, 55, 55))
-        self.albums = self._table(self.album_model, (150, 110, 45, 50))
+        self.artists = self._table(self.artist_model, (150, 52, 50))
+        self.albums = self._table(self.album_model, (150, 100, 42, 48))
         self.artists.selectionModel().currentRowChanged.connect(self._artist_chosen)
         self.albums.selectionModel().currentRowChanged.connect(self._album_chosen)
         split = QSplitter(Qt.Orientation.Vertical)

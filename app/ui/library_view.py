@@ -226,7 +226,7 @@ class LibraryView(QWidget):
         split.addWidget(self.browse)
         split.addWidget(self.table)
         split.setStretchFactor(1, 1)
-        split.setSizes([330, 950])
+        split.setSizes([400, 880])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)

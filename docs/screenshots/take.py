@@ -35,6 +35,22 @@ def _lasso(view) -> list[tuple[float, float]]:
     return [(cx + r * w * np.cos(a), cy + 0.9 * r * w * np.sin(a)) for a, w in zip(angles, wobble)]
 
 
+def _browse(app: QApplication, window, shot) -> None:
+    """The library browsed by artist: the artist with the most tracks on a single album, then that album."""
+    browse = window.library_view.browse
+    window.show_view("library")
+    _settle(app, 900)
+    artists = [a for a in browse.artist_model.rows if a["name"]]
+    if not artists:
+        return
+    browse.choose_artist(max(artists, key=lambda a: (a["albums"] == 1, a["tracks"]))["key"])
+    _settle(app, 900)
+    if browse.album_model.rows:
+        browse.choose_album(max(browse.album_model.rows, key=lambda a: a["tracks"])["key"])
+    shot("browse")
+    browse.choose_artist(None)
+
+
 def main(out: Path) -> None:
     app = QApplication(sys.argv[:1])
     app.setStyle("Fusion")
@@ -59,6 +75,7 @@ def main(out: Path) -> None:
     for view in ("library", "track", "folders", "model", "settings"):
         window.show_view(view)
         shot(view)
+    _browse(app, window, shot)
     window.more_like_this(ids[2:3])
     _settle(app, 1500)
     shot("similar")
