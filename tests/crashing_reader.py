@@ -24,3 +24,16 @@ def worker_main(conn, parent_pid, known_fingerprints):
 
     reader._features = dying_features
     pool.worker_main(conn, parent_pid, known_fingerprints)
+
+
+def raising_worker_main(conn, parent_pid, known_fingerprints):
+    """A worker whose read code raises (a bug, not a native crash) on the victim's tags."""
+    read_tags = reader.read_meta
+
+    def failing_read_meta(job, known):
+        if VICTIM in os.path.basename(job.path):
+            raise KeyError("tag table out of step")
+        return read_tags(job, known)
+
+    reader.read_meta = failing_read_meta
+    pool.worker_main(conn, parent_pid, known_fingerprints)

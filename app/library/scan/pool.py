@@ -12,13 +12,21 @@ parent-process sentinel multiprocessing gives a spawned child (a pipe on macOS, 
 handle on Windows) and exits when it fires. macOS and Windows get only the watchdog, which
 needs the worker's Python to get the GIL (a worker stuck inside native code holding it exits
 when that code returns); a worker is also stopped by EOF on its job pipe.
+
+Jobs and decisions share the pipe, and the scan queues a worker's next job while the current one
+may still wait for its `Decision`: the worker's `_Inbox` sets jobs that arrive meanwhile aside,
+so a job is never taken for a decision (nor a late decision for a job). An exception that
+escapes the read code is sent to the scan as `WorkerError` (its traceback) before the worker
+exits, so the crashed file's error and the log say what failed, not just "exit code 1".
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
+import traceback
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -26,6 +34,7 @@ from ..db import LibraryError
 from .memory import trim
 from .reader import Chunk, Decision, Done, Failed, FrontEnds, Job, Meta, read_track
 
+log = logging.getLogger(__name__)
 QUEUE_PER_WORKER = 2  # the file being read and the next one, so a worker never waits for work
 START_FAILURES = 3  # workers in a row that die before they are ready: give up
 READY = "ready"
@@ -39,6 +48,50 @@ class ReaderError(LibraryError):
 class Crashed:
     path: str
     detail: str
+
+
+@dataclass
+class WorkerError:
+    """A worker's last words: an exception escaped the read code (a bug), its traceback."""
+    traceback: str
+
+    def summary(self) -> str:
+        return self.traceback.strip().splitlines()[-1][:200] if self.traceback.strip() else "unknown error"
+
+
+class _ScanGone(Exception):
+    """The scan closed this worker's pipe."""
+
+
+class _Inbox:
+    """The worker's end of the pipe: jobs (None: stop) and the decisions the current file waits for."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self._jobs: deque = deque()  # jobs (or the stop) that came while a decision was awaited
+
+    def job(self) -> Job | None:
+        """The next job; None on stop or EOF."""
+        if self._jobs:
+            return self._jobs.popleft()
+        try:
+            message = self.conn.recv()
+        except (EOFError, OSError):
+            return None
+        if message is not None and not isinstance(message, Job):
+            raise TypeError(f"a reading process expected a job and got {type(message).__name__}")
+        return message
+
+    def decision(self) -> Decision:
+        """The decision on the file just sent as `Meta`; raises _ScanGone when the pipe closed."""
+        while True:
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError):
+                raise _ScanGone from None
+            if isinstance(message, Decision):
+                return message
+            self._jobs.append(message)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -71,18 +124,28 @@ def worker_main(conn, parent_pid: int, known_fingerprints: set[str]) -> None:
 
     threads.set_base(1)
     front_ends = FrontEnds()
+    inbox = _Inbox(conn)
     conn.send(READY)
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        _run(read_track(job, front_ends, known_fingerprints), conn)
+    try:
+        while (job := inbox.job()) is not None:
+            _run(read_track(job, front_ends, known_fingerprints), conn, inbox)
+    except (_ScanGone, BrokenPipeError):
+        return  # the scan closed the pipe
+    except Exception:
+        _last_words(conn, traceback.format_exc())
 
 
-def _run(track, conn) -> None:
+def _last_words(conn, trace: str) -> None:
+    """Tell the scan why this worker dies, then die (exit code 1) without a traceback on stderr."""
+    try:
+        conn.send(WorkerError(trace))
+    except OSError:
+        pass
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def _run(track, conn, inbox: _Inbox) -> None:
     reply = None
     try:
         while True:
@@ -90,7 +153,7 @@ def _run(track, conn) -> None:
             conn.send(message)
             if isinstance(message, Chunk):
                 trim()
-            reply = conn.recv() if isinstance(message, Meta) and message.awaiting else None
+            reply = inbox.decision() if isinstance(message, Meta) and message.awaiting else None
     except StopIteration:
         pass
 
@@ -104,8 +167,9 @@ def _how(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
-def _describe_death(exitcode: int | None) -> str:
-    return f"the reading process died on this file ({_how(exitcode)}); it is not read again until it changes"
+def _describe_death(exitcode: int | None, last_words: WorkerError | None = None) -> str:
+    why = f"{_how(exitcode)}: {last_words.summary()}" if last_words else _how(exitcode)
+    return f"the reading process died on this file ({why}); it is not read again until it changes"
 
 
 @dataclass
@@ -114,6 +178,7 @@ class _Slot:
     conn: object
     jobs: deque = field(default_factory=deque)
     ready: bool = False  # it said so: a death from now on is the current file's
+    last_words: WorkerError | None = None
 
 
 class ReaderPool:
@@ -186,6 +251,9 @@ class ReaderPool:
                 if message == READY:
                     slot.ready, self._failed_starts = True, 0
                     continue
+                if isinstance(message, WorkerError):
+                    slot.last_words = message
+                    continue
                 out.append(message)
                 finished = isinstance(message, (Done, Failed)) or (
                     isinstance(message, Meta) and (message.error or (not message.awaiting and not slot.jobs[0].ears)))
@@ -206,7 +274,10 @@ class ReaderPool:
                 raise ReaderError(f"the scan's reading processes cannot start ({_how(slot.process.exitcode)}); "
                                   "see the log, or scan with --workers 0")
         elif slot.jobs:
-            events.append(Crashed(slot.jobs.popleft().path, _describe_death(slot.process.exitcode)))
+            events.append(Crashed(slot.jobs.popleft().path, _describe_death(slot.process.exitcode, slot.last_words)))
+        if slot.last_words:
+            log.error("a reading process failed on %s:\n%s", events[0].path if events else "no file",
+                      slot.last_words.traceback.rstrip())
         queued = list(slot.jobs)
         slot.conn.close()
         self._slots[i] = self._start()
