@@ -201,3 +201,33 @@ def test_the_window_builds_and_shows_the_tab_when_it_is_opened(qtbot):
     w.show_view("training")
     qtbot.waitUntil(lambda: w.training_view.widget is not None, timeout=30_000)
     assert isinstance(w.training_view.widget, TrainingTab) and w.training_view.widget.isVisible()
+
+
+def test_lazy_tab_imports_off_the_gui_thread_then_builds_on_it(qtbot):
+    import threading
+    import time
+
+    from PySide6.QtWidgets import QLabel
+
+    from app.ui.lazy_tab import LazyTab
+
+    seen = {}
+
+    def preload():
+        seen["preload"] = threading.current_thread() is threading.main_thread()
+        time.sleep(0.2)  # a slow import: the event loop keeps running meanwhile
+        seen["loaded_at"] = time.perf_counter()
+
+    def build():
+        seen["build"] = threading.current_thread() is threading.main_thread()
+        seen["built_at"] = time.perf_counter()
+        return QLabel("built")
+
+    tab = LazyTab(build, preload=preload)
+    qtbot.addWidget(tab)
+    ticks = []
+    tab.show()
+    qtbot.waitUntil(lambda: ticks.append(1) or tab.widget is not None, timeout=5000)
+    assert seen["preload"] is False and seen["build"] is True
+    assert seen["built_at"] >= seen["loaded_at"]
+    assert len(ticks) > 3  # the event loop ran while the preload slept

@@ -174,7 +174,13 @@ class MainWindow(QMainWindow):
             if hasattr(tab, "activity"):  # a training run shows in the status bar; Cancel stops it
                 tab.activity.connect(self._on_training_activity)
 
-        return LazyTab(build, wire)
+        def preload() -> None:  # off the GUI thread: seconds of imports the tab's first view needs
+            import torch  # noqa: F401
+
+            import model.train.loop  # noqa: F401
+            import model.train.estimate  # noqa: F401
+
+        return LazyTab(build, wire, preload=preload)
 
     def _on_training_activity(self, message: str, done: float, total: float, eta: float) -> None:
         if self.ctx.tasks.busy:  # the status bar belongs to the task the runner holds
