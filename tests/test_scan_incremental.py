@@ -125,3 +125,23 @@ def test_files_that_come_back_unchanged_are_not_analysed_again(random_model, tmp
     assert (back.analysed, back.skipped, back.missing) == (0, 2, 0)
     assert lib.status()["missing"] == 0 and {r["status"] for r in lib.track_rows()} == {"analysed"}
     assert lib.data_version() > version  # the track is in the map's data again
+
+
+def test_retry_failed_tries_unchanged_failed_files_again(random_model, tmp_path):
+    music = tmp_path / "music"
+    music.mkdir()
+    make_track(music / "good.ogg", "chords", 6.0, seed=1)
+    make_track(music / "wrongly.ogg", "tones", 6.0, seed=2)
+    lib = open_library()
+    assert scan(lib, [music], workers=0).analysed == 2
+    wrongly = lib.track_rows(search="wrongly", limit=5)[0]
+    stat = os.stat(music / "wrongly.ogg")  # marked as failed by a fault that was not the file's (a bug, a crash)
+    lib.record_error(music / "wrongly.ogg", "crashed", "exit code 1", wrongly["id"], stat.st_size, stat.st_mtime)
+
+    again = scan(lib, None, workers=0)
+    assert (again.skipped, again.analysed) == (2, 0) and len(lib.errors()) == 1
+
+    retried = scan(lib, None, workers=0, retry_failed=True)
+    assert (retried.analysed, retried.errors, retried.skipped) == (1, 0, 1)  # the good file is still unchanged
+    assert lib.errors() == []
+    assert lib.track_rows(search="wrongly", limit=5)[0]["status"] == "analysed"

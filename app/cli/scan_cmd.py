@@ -52,6 +52,8 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
                    help="which networks hear the tracks (default: bbnn, and musicnn when it is installed and "
                         "switched on in the Model view)")
     p.add_argument("--device", type=types.device, help="cpu, cuda or mps (default: best available)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="analyse again the files that failed before (see 'cratedigger errors'), even if unchanged")
 
 
 def _models(text: str) -> list[str]:
@@ -122,7 +124,7 @@ def _scan(args) -> int:
             bar.refresh()
     try:
         summary = scan(library, folders, model_name=args.model, policy=policy, progress=progress,
-                       workers=args.workers, device=args.device, models=args.models)
+                       workers=args.workers, device=args.device, models=args.models, retry_failed=args.retry_failed)
     except (LibraryError, ModelStoreError) as e:
         return fail(str(e))
     finally:
@@ -186,6 +188,9 @@ def _errors(args) -> int:
         print("no errors")
     for e in errors:
         print(f"{e['display_path']}: {e['reason']}: {e['detail']}")
+    if errors:
+        print("a scan skips these files until they change; 'cratedigger rescan --retry-failed' tries them again",
+              file=sys.stderr)
     return 0
 
 

@@ -70,12 +70,13 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
          policy: str | int = "default", progress: Callable[[ScanProgress], None] | None = None,
          should_stop: Callable[[], bool] | None = None, workers: int | None = None,
          device: str | None = None, precision: str = "auto", batch_windows: int | None = None,
-         models: list[str] | None = None) -> ScanSummary:
+         models: list[str] | None = None, retry_failed: bool = False) -> ScanSummary:
     """Scan folders (default: all the library's folders) with a model (default: the active one).
 
     `models`: which networks listen, "bbnn" and optionally "musicnn" (default: MusiCNN too when
     it is installed and switched on, see app.home.musicnn_enabled); a library scanned before gets
-    the missing ear's analyses on the next scan, the other's stay.
+    the missing ear's analyses on the next scan, the other's stay. Files that failed before are
+    skipped until they change, unless `retry_failed`.
 
     Raises LibraryError when the database cannot be written (locked, disk full), ScanRunning (a
     LibraryError) when another scan of this library is running, ModelStoreError when the model
@@ -91,7 +92,7 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
             log.info("scan started: %s with %s (windows %s, %s reading processes)",
                      ", ".join(display_path(to_db(f)) for f in folders) if folders else "every library folder",
                      summary.model, policy, _default_workers() if workers is None else workers)
-            _scan(library, folders, ears, summary, policy, progress, should_stop, workers)
+            _scan(library, folders, ears, summary, policy, progress, should_stop, workers, retry_failed)
     except Exception as e:
         log.warning("scan failed: %s", str(e).splitlines()[0] if str(e) else type(e).__name__)
         raise
@@ -104,7 +105,7 @@ def scan(library: Library, folders: list[str | Path] | None = None, model_name: 
 
 def _scan(library: Library, folders: list[str | Path] | None, ears: list[Ear], summary: ScanSummary,
           policy: str | int, progress: Callable[[ScanProgress], None] | None,
-          should_stop: Callable[[], bool] | None, workers: int | None) -> ScanSummary:
+          should_stop: Callable[[], bool] | None, workers: int | None, retry_failed: bool = False) -> ScanSummary:
     t_start = time.perf_counter()
     with _db_errors(library):
         before = library.change_marker()
@@ -117,7 +118,7 @@ def _scan(library: Library, folders: list[str | Path] | None, ears: list[Ear], s
         summary.seconds = time.perf_counter() - t_start
         return summary
     with _db_errors(library):
-        plan = planning.classify(library, roots, *walked, {ear.name: ear.key for ear in ears})
+        plan = planning.classify(library, roots, *walked, {ear.name: ear.key for ear in ears}, retry_failed)
         missing.mark_unchanged(library, plan)
         missing.record_unreachable(library, plan)
         summary.discovered, summary.skipped = len(plan.found), len(plan.unchanged)

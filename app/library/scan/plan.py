@@ -68,8 +68,9 @@ def walk(roots: list[str], progress: Callable[[ScanProgress], None] | None,
 
 
 def classify(library: Library, roots: list[str], found: list[discover.Found], unreachable: list[tuple[str, str]],
-             ear_keys: dict[str, str]) -> Plan:
-    """Sort the files found against the library (ear_keys: ear name -> analyses key)."""
+             ear_keys: dict[str, str], retry_failed: bool = False) -> Plan:
+    """Sort the files found against the library (ear_keys: ear name -> analyses key). A file that
+    failed before is tried again only when it changed, or when `retry_failed` asks for it."""
     plan = Plan(roots, found, unreachable)
     plan.existing = library.scan_tracks()
     analysed = {name: library.analysed_ids(key) for name, key in ear_keys.items()}
@@ -79,7 +80,9 @@ def classify(library: Library, roots: list[str], found: list[discover.Found], un
         row = plan.existing.get(key)
         same = row is not None and (row[2], row[3]) == (f.size, f.mtime)
         needs = [name for name in ear_keys if not (same and row[1] in analysed[name])]
-        if same and (not needs or failed.get(key) == (f.size, f.mtime)):
+        if retry_failed and key in failed:
+            plan.todo.append((f, needs or list(ear_keys)))
+        elif same and (not needs or failed.get(key) == (f.size, f.mtime)):
             plan.unchanged.append(row[1])
             plan.returned += row[4]  # missing last time, back unchanged (a drive plugged in again)
         else:
