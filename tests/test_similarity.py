@@ -119,3 +119,28 @@ def test_m3u8_round_trip_with_unicode_and_relative_paths(tmp_path):
         entries = read_m3u8(out)
         assert [e[0] for e in entries] == [t["path"] for t in tracks]
         assert entries[0][1:] == (305, "Björk - Jóga")
+
+
+class _OldManifest:
+    name = "old-model"
+    classes = ["a", "b"]
+    source = "test"
+    source_sha256 = None
+
+
+def test_cluster_filter_uses_the_shown_maps_clusters_not_the_ranking_models():
+    # a model switch: the new model ranks (it analysed everything) but has no map yet, so the app
+    # shows the old model's map; its cluster 7 holds group 1, which the new model never clustered
+    lib, truth = grouped_library()
+    old = lib.ensure_model(_OldManifest)
+    for tid in list(truth)[:3]:
+        lib.save_analysis(tid, old, [0.0], np.array([[0.9, 0.1]]), np.ones((1, 32)), np.ones((1, 4)), 0.1)
+    group1 = [t for t, g in truth.items() if g == 1]
+    lib.replace_map(old, [(t, 0.0, 0.0, 7 if t in group1 else 3) for t in truth], "umap", {})
+    assert lib.map_model(MODEL) == old and lib.map_fit(MODEL) is None
+    for shown in (None, old):
+        results = similar(lib, [1], n=10, model=MODEL, clusters=[7], map_model=shown)
+        assert len(results) == 10 and all(truth[r["id"]] == 1 for r in results)
+    lib.replace_map(MODEL, [(t, 0.0, 0.0, 7 if truth[t] == 2 else 0) for t in truth], "umap", {})
+    assert {truth[r["id"]] for r in similar(lib, [1], n=10, model=MODEL, clusters=[7])} == {2}
+    assert {truth[r["id"]] for r in similar(lib, [1], n=10, model=MODEL, clusters=[7], map_model=old)} == {1}

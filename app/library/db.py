@@ -1136,12 +1136,13 @@ class Library:
             "SELECT COUNT(*), COALESCE(MAX(rowid), 0), (SELECT fitted_at FROM map_fits WHERE model = ?) FROM map_points"
             " WHERE model = ?", [model, model]).fetchone())
 
-    def similarity_info(self, model: str) -> dict[int, tuple]:
-        """track id -> (artist, album, top genre, cluster or None) of tracks the model analysed."""
+    def similarity_info(self, model: str, map_model: str | None = None) -> dict[int, tuple]:
+        """track id -> (artist, album, top genre, cluster or None) of tracks the model analysed; the
+        cluster is the track's on `map_model`'s map (None: the model's own), e.g. the map the app shows."""
         return {r[0]: r[1:] for r in self.db.execute(
             "SELECT t.id, t.artist, t.album, a.top_genre, m.cluster FROM tracks t"
             " JOIN analyses a ON a.track_id = t.id AND a.model = ?"
-            " LEFT JOIN map_points m ON m.track_id = t.id AND m.model = ?", [model, model])}
+            " LEFT JOIN map_points m ON m.track_id = t.id AND m.model = ?", [model, map_model or model])}
 
 
 

@@ -105,15 +105,18 @@ GHOST_MARGIN = 10  # extra candidates ranked, for results dropped as copies of t
 
 def similar(library, seeds: list[int], n: int = 20, model: str | None = None, exclude_artist: bool = False,
             exclude_album: bool = False, genres: list[str] | None = None, clusters: list[int] | None = None,
-            diversity: float = 0.0, kind: str | None = None) -> list[dict]:
-    """Tracks most like the seed tracks: [{id, path, score, artist, title, album, genre}]."""
+            diversity: float = 0.0, kind: str | None = None, map_model: str | None = None) -> list[dict]:
+    """Tracks most like the seed tracks: [{id, path, score, artist, title, album, genre}]. `clusters`
+    are cluster ids of `map_model`'s map (None: library.map_model(model), the map shown for the model),
+    which may be another model's than the vectors' during a model switch."""
     model = library.model_key(model)
+    map_model = map_model or library.map_model(model)
     index = vector_index(library, model, kind)
     if not len(index.ids):
         return []
     seed_rows = index.rows(seeds)
     # every track's artist, album, genre and cluster are read only when a filter needs them
-    meta = _metadata(library, model, index) if (exclude_artist or exclude_album or genres or clusters
+    meta = _metadata(library, model, index, map_model) if (exclude_artist or exclude_album or genres or clusters
                                                  or diversity > 0) else None
     allowed = np.ones(len(index.ids), bool)
     for field, wanted in (("artist", exclude_artist), ("album", exclude_album)):
@@ -158,14 +161,15 @@ def _one_per_audio(library, seeds: list[int], ranked: list, rows: dict, ids) -> 
 _meta_cache: dict[tuple, tuple[int, dict]] = {}
 
 
-def _metadata(library, model: str, index) -> dict:
-    """artist, album, predicted genre and cluster per row of the index (cached per data version)."""
-    key = (str(library.path), model)
-    version = (index.version, library.map_version(model))
+def _metadata(library, model: str, index, map_model: str | None) -> dict:
+    """artist, album, predicted genre and cluster (on `map_model`'s map) per row of the index
+    (cached per data version)."""
+    key = (str(library.path), model, map_model)
+    version = (index.version, library.map_version(map_model or model))
     cached = _meta_cache.get(key)
     if cached and cached[0] == version and len(cached[1]["artist"]) == len(index.ids):
         return cached[1]
-    info = library.similarity_info(model)
+    info = library.similarity_info(model, map_model)
     rows = [info.get(int(i), (None, None, None, None)) for i in index.ids]
     meta = {"artist": [r[0] for r in rows], "album": [r[1] for r in rows],
             "genre": [r[2] for r in rows], "cluster": [r[3] for r in rows]}

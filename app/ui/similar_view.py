@@ -230,7 +230,8 @@ class SimilarView(QWidget):
         from app.library.similarity import similar
 
         self.ctx.settings.setValue("similar/n", self.count.value())
-        wanted, unknown = cluster_ids(parse_list(self.clusters.text()), load_clusters(self.ctx.library, self.ctx.library.map_model()))
+        shown_map = self.ctx.library.map_model()  # cluster ids are the shown map's, whichever model ranks
+        wanted, unknown = cluster_ids(parse_list(self.clusters.text()), load_clusters(self.ctx.library, shown_map))
         if unknown:
             self.note.setText(f"No cluster is called {', '.join(unknown)}: "
                               "use a cluster's number or part of its name (see the map's legend).")
@@ -241,7 +242,7 @@ class SimilarView(QWidget):
         seeds = list(self.seeds)
         options = dict(n=self.count.value(), exclude_artist=self.exclude_artist.isChecked(),
                        exclude_album=self.exclude_album.isChecked(), genres=parse_list(self.genres.text()) or None,
-                       clusters=wanted or None, diversity=self.diversity.value())
+                       clusters=wanted or None, diversity=self.diversity.value(), map_model=shown_map)
 
         def work(lib):
             model = lib.results_model(seeds)
