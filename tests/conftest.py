@@ -127,3 +127,11 @@ def musicnn_reference(musicnn_wheel) -> dict:
 
     with np.load(musicnn_wheel.parent / "musicnn_msd_reference.npz") as ref:
         return {k: ref[k] for k in ref.files}
+
+
+@pytest.fixture(autouse=True)
+def _map_workers_allowed():
+    """A window closed by an earlier test shut the map worker down for good (map_process.shutdown)."""
+    yield
+    if "app.library.map_process" in sys.modules:
+        sys.modules["app.library.map_process"].reopen()

@@ -79,3 +79,17 @@ def test_a_worker_that_died_while_idle_is_replaced(mapped):
     time.sleep(0.2)  # the executor notices the death
     assert build_map_in_worker(mapped, refit=True)["refit"]
     assert build_map_in_worker(mapped, refit=True)["refit"]
+
+
+def test_no_worker_starts_once_the_app_is_closing(tmp_path):
+    """A build or placement still queued when the window closed once started a fresh worker
+    process, which the interpreter's exit then waited for."""
+    map_process.shutdown()
+    try:
+        with pytest.raises(MapCancelled):
+            map_process.place_in_worker(tmp_path / "library.db")
+        with pytest.raises(MapCancelled):
+            build_map_in_worker(tmp_path / "library.db")
+        assert map_process._pool is None
+    finally:
+        map_process.reopen()

@@ -30,6 +30,7 @@ _queue = None
 _flag = None
 _builds = 0  # numbers each build, so progress left in the queue by an earlier one is not shown
 _lock = threading.Lock()  # the task thread (builds) and a job thread (placements) both reach the worker
+_closed = False  # set by shutdown(): the app is closing, so no worker may start any more
 
 
 def _init(progress_queue, cancel_flag) -> None:
@@ -70,6 +71,8 @@ def _place(home: str | None, library_path: str, warm: bool) -> dict:
 def _worker() -> tuple[ProcessPoolExecutor, object, object]:
     global _pool, _queue, _flag
     with _lock:
+        if _closed:  # a build or placement still queued when the app closed
+            raise MapCancelled()
         if _pool is None:
             context = get_context("spawn")
             _queue, _flag = context.Queue(), context.Event()
@@ -115,12 +118,29 @@ def place_in_worker(library_path: str | Path, warm: bool = False, poll_seconds: 
 def stop_worker() -> None:
     """End the worker process now (a cancelled build, or the app closing)."""
     global _pool, _queue
-    pool, _pool, _queue = _pool, None, None
+    with _lock:
+        pool, _pool, _queue = _pool, None, None
     if pool is None:
         return
     for process in list(getattr(pool, "_processes", {}).values()):
         process.terminate()
     pool.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown() -> None:
+    """The app is closing: end the worker, and refuse to start another (MapCancelled) for a build or
+    placement still queued, whose fresh process the interpreter's exit would otherwise wait for."""
+    global _closed
+    with _lock:
+        _closed = True
+    stop_worker()
+
+
+def reopen() -> None:
+    """Undo shutdown(): workers may start again (a new window in the same process, as in tests)."""
+    global _closed
+    with _lock:
+        _closed = False
 
 
 def build_map_in_worker(library_path: str | Path, refit: bool = False,

@@ -515,7 +515,7 @@ class MainWindow(QMainWindow):
         self.ctx.tasks.shutdown(CLOSE_WAIT_MS)
         from app.library import map_process
 
-        map_process.stop_worker()
+        map_process.shutdown()  # also refuses a worker to map jobs still queued
         s = self.ctx.settings
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
