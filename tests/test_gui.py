@@ -107,6 +107,30 @@ def test_artist_and_album_views_filter_play_and_queue(grouped, window, qtbot, mo
     qtbot.waitUntil(lambda: view.model.total == 51, timeout=5000)
 
 
+def test_a_late_browse_reload_never_shows_another_artists_albums(window, qtbot, monkeypatch):
+    """A reload for artist A finishing after the user chose B once replaced B's albums with A's."""
+    lib = Library()
+    for artist in ("Aa", "Bb"):
+        for album in range(2):
+            lib.upsert_track(f"/music/{artist}/{album}.ogg", artist=artist, album=f"{artist} album {album}")
+    lib.close()
+    browse = window.library_view.browse
+    browse.reload()
+    qtbot.waitUntil(lambda: browse.artist_model.rowCount() == 3, timeout=5000)
+    browse.choose_artist(browse.artist_model.rows[0]["key"])  # Aa
+    qtbot.waitUntil(lambda: browse.album_model.rowCount() == 3, timeout=5000)
+    held = []
+    submit = window.ctx.jobs.submit
+    monkeypatch.setattr(window.ctx.jobs, "submit", lambda kind, fn, on_result, *a, **k: held.append(
+        (kind, fn, on_result)) if kind.startswith("browse") else submit(kind, fn, on_result, *a, **k))
+    browse.reload()  # for Aa
+    browse.choose_artist(browse.artist_model.rows[1]["key"])  # Bb
+    with Library() as reader:
+        for kind, fn, on_result in sorted(held, key=lambda job: job[0] == "browse"):  # the reload ends last
+            on_result(fn(reader))
+    assert browse.album_model.rows and {r["artist"] for r in browse.album_model.rows} == {"Bb"}
+
+
 def test_lazy_fetching_of_a_large_library(monkeypatch, qtbot):
     lib = Library()
     with lib.db.conn:

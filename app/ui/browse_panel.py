@@ -160,12 +160,13 @@ class BrowsePanel(QWidget):
     # -- data, read in the background
     def reload(self) -> None:
         artist = self.artist
-        self.ctx.jobs.submit("browse", lambda lib: (lib.artists(), lib.albums(artist)), self._fill)
+        self.ctx.jobs.submit("browse", lambda lib: (artist, lib.artists(), lib.albums(artist)), self._fill)
 
-    def _fill(self, lists: tuple[list[dict], list[dict]]) -> None:
-        artists, albums = lists
+    def _fill(self, lists: tuple[str | None, list[dict], list[dict]]) -> None:
+        artist, artists, albums = lists
         self._show(self.artists, self.artist_model, artists, self.artist)
-        self._show(self.albums, self.album_model, albums, self.album)
+        if artist == self.artist:  # else another artist was chosen meanwhile: its own job shows its albums
+            self._show(self.albums, self.album_model, albums, self.album)
         if self.artist is not None and self.artist_model.row_of(self.artist) == 0:
             self.artist = self.album = None  # gone (a rescan, a removed folder): the table shows all again
             self.changed.emit()
@@ -183,9 +184,13 @@ class BrowsePanel(QWidget):
         self.artist = self.artist_model.key(current.row())
         self.album = None
         artist = self.artist
-        self.ctx.jobs.submit("browse-albums", lambda lib: lib.albums(artist),
-                             lambda rows: self._show(self.albums, self.album_model, rows, None))
+        self.ctx.jobs.submit("browse-albums", lambda lib: (artist, lib.albums(artist)), self._albums_read)
         self.changed.emit()
+
+    def _albums_read(self, result: tuple[str | None, list[dict]]) -> None:
+        artist, rows = result
+        if artist == self.artist:  # a reload may have moved the choice since this job started
+            self._show(self.albums, self.album_model, rows, self.album)
 
     def _album_chosen(self, current: QModelIndex, _previous=None) -> None:
         self.album = self.album_model.key(current.row())
