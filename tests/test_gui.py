@@ -131,6 +131,22 @@ def test_a_late_browse_reload_never_shows_another_artists_albums(window, qtbot, 
     assert browse.album_model.rows and {r["artist"] for r in browse.album_model.rows} == {"Bb"}
 
 
+def test_the_results_note_is_counted_off_the_gui_thread(window, qtbot, monkeypatch):
+    """Its counts once ran on the GUI thread at every live tick of a scan."""
+    counted_on = []
+    coverage = Library.results_coverage
+    monkeypatch.setattr(Library, "results_coverage", lambda lib, *a: counted_on.append(threading.current_thread())
+                        or coverage(lib, *a))
+    monkeypatch.setattr(type(window.ctx), "model_name", property(lambda ctx: "test-model"))
+    lib = Library()
+    lib.upsert_track("/music/new.ogg", artist="Aa")
+    lib.close()
+    view = window.library_view
+    view._show_count()
+    qtbot.waitUntil(lambda: not window.ctx.jobs.pending(), timeout=5000)
+    assert counted_on and threading.main_thread() not in counted_on and view.source_note.isHidden()
+
+
 def test_lazy_fetching_of_a_large_library(monkeypatch, qtbot):
     lib = Library()
     with lib.db.conn:

@@ -309,9 +309,14 @@ class LibraryView(QWidget):
         key = (self.ctx.library.revision(), self.ctx.model_name)
         if key != self._note_key:  # counted again only when the library or the model changed
             self._note_key = key
-            note = results_note(self.ctx.library.results_coverage()) if self.ctx.model_name else ""
-            self.source_note.setText(note)
-            self.source_note.setVisible(bool(note))
+            # three counts and the previous model's lookup: in the background, the newest wins
+            has_model = bool(self.ctx.model_name)
+            self.ctx.jobs.submit("results-note", lambda lib: results_note(lib.results_coverage()) if has_model else "",
+                                 self._show_note)
+
+    def _show_note(self, note: str) -> None:
+        self.source_note.setText(note)
+        self.source_note.setVisible(bool(note))
 
     def set_following(self, on: bool) -> None:
         """While a scan runs the table polls the library and shows tracks as they arrive."""
