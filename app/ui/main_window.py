@@ -251,7 +251,7 @@ class MainWindow(QMainWindow):
         model = s["active_model"]
         analysed = s["analysed"].get(model, 0) if model else 0
         errors = sum(s["errors"].values())
-        self.message.setText(f"{s['tracks']} tracks · {analysed} analysed · {errors} errors · "
+        self.message.setText(f"{_count(s['tracks'], 'track')} · {analysed} analysed · {_count(errors, 'error')} · "
                              f"model {model or 'none'}")
 
     def show_view(self, name: str) -> None:
@@ -526,3 +526,7 @@ class MainWindow(QMainWindow):
         s.sync()
         self.ctx.close()
         super().closeEvent(event)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
