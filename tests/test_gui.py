@@ -273,6 +273,28 @@ def test_background_scan_reports_progress_and_finishes(random_model, window, qtb
     assert not window.progress.isVisible()
 
 
+def test_failed_files_can_be_tried_again_from_the_folders_view(random_model, window, qtbot, tmp_path):
+    import os
+
+    folder = _music(tmp_path, n=2)
+    window.folders_view.add_folders([str(folder)], scan=False)
+    with qtbot.waitSignal(window.ctx.tasks.done, timeout=120_000):
+        window.start_scan([str(folder)])
+    qtbot.waitUntil(lambda: not window.ctx.tasks.busy, timeout=120_000)
+    lib = window.ctx.library
+    path = folder / "t0.wav"
+    stat = os.stat(path)  # marked as failed by a fault that was not the file's
+    lib.record_error(path, "crashed", "exit code 1", lib.find_track(path)["id"], stat.st_size, stat.st_mtime)
+    window.folders_view.reload()
+    assert window.folders_view.retry.isEnabled()
+    with qtbot.waitSignal(window.ctx.tasks.done, timeout=120_000):
+        window.folders_view.retry.click()
+    qtbot.waitUntil(lambda: not window.ctx.tasks.busy, timeout=120_000)
+    assert lib.errors() == []
+    window.folders_view.reload()
+    assert not window.folders_view.retry.isEnabled()
+
+
 def test_scan_cancels_and_the_gui_never_blocks(random_model, window, qtbot, tmp_path):
     folder = _music(tmp_path, n=24, seconds=4.0)
     window.folders_view.add_folders([str(folder)], scan=False)

@@ -243,6 +243,10 @@ def test_a_new_model_shows_the_previous_models_results_until_it_has_analysed(hom
     # the map: the previous model's until the new one has its own
     lib.replace_map("m1", [(i, float(n), 0.0, 0) for n, i in enumerate(ids)], "kmeans", {"k": 1})
     assert lib.map_model() == "m1" and lib.track_rows(sort="title", previous=True)[1]["cluster"] == 0
+    # "play these" plays what the table shows, in its order, whatever the sort
+    for sort in ("title", "status", "top_genre", "cluster"):
+        shown = [r["id"] for r in lib.track_rows(sort=sort, previous=True, filters={"cluster": "0"})]
+        assert lib.track_ids(sort=sort, previous=True, filters={"cluster": "0"}) == shown and len(shown) == 6
     # "more like this": the model that has heard more of the library, as long as it heard the seeds
     assert lib.results_model([ids[0]]) == "m1" and lib.results_model([ids[0]], "m1") == "m1"
     for i in ids[2:]:

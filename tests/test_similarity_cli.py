@@ -110,3 +110,20 @@ def test_clusters_of_an_empty_library(monkeypatch, capsys):
     assert main(["clusters"]) == 0
     out = capsys.readouterr().out
     assert out.strip() == "nothing analysed yet: run 'cratedigger scan DIR' first"
+
+
+def test_after_a_model_switch_similar_path_and_show_use_the_previous_models_results(grouped, monkeypatch, capsys):
+    lib, truth = grouped
+    first, last = lib.track(1)["path"], lib.track(16)["path"]
+    assert main(["similar", "-n", "3", "--json", first]) == 0
+    before = json.loads(capsys.readouterr().out)
+    monkeypatch.setattr("model.store.ModelStore.active_name", lambda self: "a-new-model")  # nothing analysed yet
+    assert main(["similar", "-n", "3", "--json", first]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == before
+    assert f"results from {MODEL_NAME}" in captured.err and "a-new-model" in captured.err
+    assert main(["path", "--steps", "3", first, last]) == 0
+    assert f"results from {MODEL_NAME}" in capsys.readouterr().err
+    assert main(["show", "--json", first]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["genres"] is not None and shown["model"] == MODEL_NAME

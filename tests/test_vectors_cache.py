@@ -77,12 +77,14 @@ def test_old_saved_matrices_are_pruned(home, tmp_path):
     for i in range(vectors.SAVED_KEPT + 3):  # older saves of other representations and layouts
         np.savez(folder / f"old{i:02d}.npz", version=0)
         np.save(folder / f"old{i:02d}-abc.npy", np.zeros((2, 2), np.float32))
+        (folder / f"old{i:02d}.json").write_text("{}")
     np.save(folder / "orphan-abc.npy", np.zeros((2, 2), np.float32))
     lib, _ = grouped_library(groups=2, per_group=8)
     first = vectors.vector_index(lib, MODEL_NAME)
     metas = list(folder.glob("*.npz"))
     assert len(metas) == vectors.SAVED_KEPT
     assert not (folder / "orphan-abc.npy").exists()
+    assert len(list(folder.glob("*.json"))) == vectors.SAVED_KEPT
     stems = {p.stem for p in metas}
     assert all(p.stem.rsplit("-", 1)[0] in stems for p in folder.glob("*-*.npy"))
     vectors._cache.clear()  # the one just written survives and is reused

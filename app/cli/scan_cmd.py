@@ -201,7 +201,7 @@ def _show(args) -> int:
     track = library.find_track(args.path)
     if track is None:
         return fail(f"{display_path(args.path)} is not in the library (scan its folder first)")
-    analysis = library.analysis(track["id"])
+    analysis = library.latest_analysis(track["id"])  # the previous model's until the active one has heard it
     error = library.track_error(track["id"])
     tags = {k: track[k] for k in ("title", "artist", "album", "album_artist", "tag_genre", "year", "track_no",
                                   "duration", "format", "codec", "sample_rate", "channels", "has_cover", "missing")}

@@ -69,7 +69,7 @@ def _ids(library, paths: list[str]) -> list[int]:
         if track["missing"]:
             raise LookupError(f"{shown} is marked missing (its file was gone at the last scan); "
                               "scan again if it is back")
-        if library.analysis(track["id"]) is None:
+        if library.latest_analysis(track["id"]) is None:
             error = library.track_error(track["id"])
             raise LookupError(f"{shown} could not be analysed ({error['reason']}: {error['detail']})" if error
                               else f"{shown} has not been analysed by the active model")
@@ -133,8 +133,22 @@ def _similar(args) -> int:
     except LookupError as e:
         return fail(str(e))
     results = similar(library, ids, n=args.n, exclude_artist=args.exclude_artist, exclude_album=args.exclude_album,
-                      genres=args.genre, clusters=args.cluster, diversity=args.diversity)
+                      genres=args.genre, clusters=args.cluster, diversity=args.diversity,
+                      model=_results_model(library, ids))
     return _output(results, args, library)
+
+
+def _results_model(library, ids: list[int]) -> str | None:
+    """The previous model's key until the active one has heard these tracks and as much of the
+    library (as the app does); says so on stderr when it is not the active model."""
+    import sys
+
+    model = library.results_model(ids)
+    active = library.model_key()
+    if model is not None and active is not None and model != active:
+        print(f"results from {library.model_name(model)}: the active model {library.model_name(active)} has not "
+              "analysed these tracks or as much of the library yet (scan to bring it up to date)", file=sys.stderr)
+    return model
 
 
 def _path(args) -> int:
@@ -143,7 +157,7 @@ def _path(args) -> int:
     library = _library()
     try:
         a, b = _ids(library, [args.start, args.end])
-        results = sonic_path(library, a, b, steps=args.steps)
+        results = sonic_path(library, a, b, steps=args.steps, model=_results_model(library, [a, b]))
     except (LookupError, ValueError) as e:
         return fail(str(e))
     return _output(results, args, library)

@@ -126,6 +126,9 @@ _ANALYSIS_COLUMNS = ("track_id, model, probs, top_genre, top_prob, window_starts
 TOP_LABELS = 5
 # a genre model's (BBNN's) analysis, told from a tagger's by its 32-value embedding (MusiCNN's has 200)
 _GENRE_ROW = "length(a.embedding) = 128"
+# a library table row's status (the parameter: the model the table shows)
+_STATUS = ("CASE WHEN t.missing THEN 'missing' WHEN a.model = ? THEN 'analysed'"
+           " WHEN e.path IS NOT NULL THEN 'error' ELSE 'pending' END")
 
 TRACK_FIELDS = ("folder_id", "size", "mtime", "fingerprint", "duration", "format", "codec", "sample_rate",
                 "channels", "title", "artist", "album", "album_artist", "tag_genre", "year", "track_no",
@@ -628,8 +631,7 @@ class Library:
         rows = self.db.execute(
             "SELECT t.id, t.path, t.title, t.artist, t.album, t.duration, t.tag_genre, a.top_genre, a.top_prob,"
             " m.cluster, c.name AS cluster_name, tg.top_labels AS tags,"
-            " CASE WHEN t.missing THEN 'missing' WHEN a.model = ? THEN 'analysed'"
-            " WHEN e.path IS NOT NULL THEN 'error' ELSE 'pending' END AS status, a.model "
+            f" {_STATUS} AS status, a.model "
             + sql + f" ORDER BY {key} IS NULL, {key}{collate} {order}, {_tie(sort)} LIMIT ? OFFSET ?",
             [model, *params, limit, offset]).fetchall()
         cols = ["id", "path", "title", "artist", "album", "duration", "tag_genre", "top_genre", "top_prob",
@@ -720,16 +722,18 @@ class Library:
         }
 
     def track_ids(self, search: str | None = None, sort: str = "artist", descending: bool = False,
-                  model: str | None = None, filters: dict | None = None) -> list[int]:
+                  model: str | None = None, filters: dict | None = None, previous: bool = False) -> list[int]:
         """Every track the library table shows for this search and these filters, in its order
-        (what "play these" plays)."""
+        (what "play these" plays; `previous` as in track_rows)."""
         if sort not in SORTABLE:
             raise ValueError(f"cannot sort by {sort!r}")
-        sql, params = self._rows_sql(self._model(model), search, filters)
+        model = self._model(model)
+        sql, params = self._rows_sql(model, search, filters, previous)
         key, collate = _order(sort)
         order = "DESC" if descending else "ASC"
         return [r[0] for r in self.db.execute(
-            f"SELECT t.id {sql} ORDER BY {key} IS NULL, {key}{collate} {order}, {_tie(sort)}", params)]
+            f"SELECT t.id, {_STATUS} AS status {sql} ORDER BY {key} IS NULL, {key}{collate} {order}, {_tie(sort)}",
+            [model, *params])]
 
     def artists(self) -> list[dict]:
         """Every artist with its number of tracks and albums, by name (any case); untagged files

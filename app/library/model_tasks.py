@@ -67,17 +67,18 @@ def run_in_process(fn: Callable, args: tuple = (), progress: Report | None = Non
     stop_at = None
     try:
         while True:
+            # asked on every pass: a download's progress can arrive faster than the poll
+            if stop_at is None and should_stop is not None and should_stop():
+                stop.set()
+                stop_at = time.monotonic() + CANCEL_GRACE_SECONDS
+            if stop_at is not None and time.monotonic() > stop_at:
+                raise RuntimeError("cancelled")
             try:
                 kind, payload = messages.get(timeout=poll_seconds)
             except queue.Empty:
                 if not process.is_alive() and messages.empty():
                     raise RuntimeError(f"the worker process ended unexpectedly (exit code {process.exitcode}); "
                                        "try again") from None
-                if stop_at is None and should_stop is not None and should_stop():
-                    stop.set()
-                    stop_at = time.monotonic() + CANCEL_GRACE_SECONDS
-                if stop_at is not None and time.monotonic() > stop_at:
-                    raise RuntimeError("cancelled")
                 continue
             if kind == "log":
                 logging.getLogger(payload.name).handle(payload)

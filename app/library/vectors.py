@@ -366,6 +366,10 @@ def prune_saved(folder: Path, keep: int) -> None:
     for meta in metas[keep:]:
         _remove(meta)
     kept = {p.stem for p in metas[:keep]}
+    kinds = sorted((p for p in folder.glob("*.json") if not p.name.startswith(".")),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in kinds[keep:]:  # the saved "default kind" answers, one per library and model
+        _remove(stale)
     for rows in folder.glob("*-*.npy"):
         if not rows.name.startswith(".") and rows.stem.rsplit("-", 1)[0] not in kept:  # "." : another's write
             _remove(rows)

@@ -18,6 +18,7 @@ DEBOUNCE_MS = 5000
 
 class FoldersView(QWidget):
     scan_requested = Signal(list)  # folders, or [] for all
+    retry_requested = Signal()  # scan all folders, the files that failed before included
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
@@ -50,7 +51,14 @@ class FoldersView(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.hint)
         self.error_label = QLabel("Files that could not be analysed")
-        layout.addWidget(self.error_label)
+        self.retry = QPushButton("Try them again")
+        self.retry.setToolTip("A scan skips these files until they change; this scan reads them again.")
+        self.retry.clicked.connect(self.retry_requested.emit)
+        error_row = QHBoxLayout()
+        error_row.addWidget(self.error_label)
+        error_row.addStretch(1)
+        error_row.addWidget(self.retry)
+        layout.addLayout(error_row)
         layout.addWidget(self.errors, 2)
         self.watcher = QFileSystemWatcher(self)
         self.watcher.directoryChanged.connect(self._changed)
@@ -67,6 +75,7 @@ class FoldersView(QWidget):
         self.list.addItems(folders)
         errors = self.ctx.library.errors()
         self.error_label.setText(f"Files that could not be analysed ({len(errors)})")
+        self.retry.setEnabled(bool(errors))
         self.errors.setRowCount(len(errors))
         for r, e in enumerate(errors):
             for c, value in enumerate((e["display_path"], e["reason"], e["detail"])):

@@ -383,7 +383,8 @@ class LibraryView(QWidget):
         sort, descending = ("track_no", False) if filters.get("album") else (self.model.sort_key, self.model.descending)
         search = self.model.search or None
         signal = self.ctx.queue_requested if queue else self.ctx.play_ids_requested
-        self.ctx.jobs.submit("play-these", lambda lib: lib.track_ids(search, sort, descending, filters=filters),
+        self.ctx.jobs.submit("play-these", lambda lib: lib.track_ids(search, sort, descending, filters=filters,
+                                                                           previous=True),
                              lambda ids: signal.emit(ids) if ids else None)
 
     def _play(self, rows: list[int]) -> None:

@@ -210,6 +210,7 @@ class MainWindow(QMainWindow):
         self.map_view.refit_requested.connect(lambda: self.build_map(refit=True))
         self.track_view.similar.clicked.connect(lambda: self.more_like_this(c.selected))
         self.folders_view.scan_requested.connect(self.start_scan)
+        self.folders_view.retry_requested.connect(lambda: self.start_scan([], retry_failed=True))
         self.model_view.fetch_requested.connect(self.fetch_model)
         self.model_view.import_requested.connect(self.import_model)
         self.model_view.musicnn_fetch_requested.connect(self.fetch_musicnn)
@@ -250,7 +251,7 @@ class MainWindow(QMainWindow):
         model = s["active_model"]
         analysed = s["analysed"].get(model, 0) if model else 0
         errors = sum(s["errors"].values())
-        self.message.setText(f"{s['tracks']} tracks · {analysed} analysed · {errors} errors · "
+        self.message.setText(f"{_count(s['tracks'], 'track')} · {analysed} analysed · {_count(errors, 'error')} · "
                              f"model {model or 'none'}")
 
     def show_view(self, name: str) -> None:
@@ -318,12 +319,13 @@ class MainWindow(QMainWindow):
         self._set_page(self.tabs)
         self.start_scan([folder])
 
-    def start_scan(self, folders: list[str]) -> None:
+    def start_scan(self, folders: list[str], retry_failed: bool = False) -> None:
         if self.ctx.store.active_name() is None:
             self.message.setText("Get a model first (Model tab).")
             return
         path, options = self.ctx.library.path, scan_options(self.ctx.settings)
-        log.info("scan requested: %s (%s)", ", ".join(folders) or "all folders", options)
+        log.info("scan requested: %s (%s%s)", ", ".join(folders) or "all folders", options,
+                 ", failed files again" if retry_failed else "")
         from app.library.scan.lock import scan_running
 
         if not self.ctx.tasks.busy and scan_running(path):
@@ -338,7 +340,8 @@ class MainWindow(QMainWindow):
                 def progress(p):
                     report(p.done, p.total, f"Analysing {Path(p.current).name if p.current else '…'}"
                                             f" ({p.rate:.1f} tracks/s, {p.errors} errors)")
-                return scan(lib, folders or None, progress=progress, should_stop=cancelled, **options)
+                return scan(lib, folders or None, progress=progress, should_stop=cancelled, retry_failed=retry_failed,
+                            **options)
 
         self.ctx.tasks.run("scan", work)
 
@@ -523,3 +526,7 @@ class MainWindow(QMainWindow):
         s.sync()
         self.ctx.close()
         super().closeEvent(event)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
