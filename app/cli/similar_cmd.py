@@ -88,7 +88,7 @@ def _check_filters(library, genres: list[str] | None, clusters: list[int] | None
     if clusters:
         from app.library.mapping import clusters as saved_clusters
 
-        valid_ids = sorted(c["cluster"] for c in saved_clusters(library))
+        valid_ids = sorted(c["cluster"] for c in saved_clusters(library, library.map_model()))  # the shown map's
         if not valid_ids:
             raise LookupError("there are no clusters yet: run 'cratedigger clusters' first")
         unknown = [c for c in clusters if c not in valid_ids]

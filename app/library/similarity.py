@@ -107,10 +107,10 @@ def similar(library, seeds: list[int], n: int = 20, model: str | None = None, ex
             exclude_album: bool = False, genres: list[str] | None = None, clusters: list[int] | None = None,
             diversity: float = 0.0, kind: str | None = None, map_model: str | None = None) -> list[dict]:
     """Tracks most like the seed tracks: [{id, path, score, artist, title, album, genre}]. `clusters`
-    are cluster ids of `map_model`'s map (None: library.map_model(model), the map shown for the model),
-    which may be another model's than the vectors' during a model switch."""
+    are cluster ids of `map_model`'s map (None: the map the app shows, library.map_model()), which may
+    be another model's than the vectors' during a model switch."""
     model = library.model_key(model)
-    map_model = map_model or library.map_model(model)
+    map_model = map_model or library.map_model() or library.map_model(model)
     index = vector_index(library, model, kind)
     if not len(index.ids):
         return []
