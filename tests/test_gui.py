@@ -295,7 +295,19 @@ def test_failed_files_can_be_tried_again_from_the_folders_view(random_model, win
     assert not window.folders_view.retry.isEnabled()
 
 
-def test_scan_cancels_and_the_gui_never_blocks(random_model, window, qtbot, tmp_path):
+def test_scan_cancels_and_the_gui_never_blocks(random_model, window, qtbot, tmp_path, monkeypatch):
+    import app.library.scanner as scanner
+
+    gate, real_scan = threading.Event(), scanner.scan
+
+    def gated_scan(library, folders=None, progress=None, **kw):  # held after 3 tracks until Cancel (a fast
+        def report(p):                                          # machine would finish the 24 before it)
+            progress(p)
+            if p.done >= 3:
+                gate.wait(60)
+        return real_scan(library, folders, progress=report, **kw)
+
+    monkeypatch.setattr(scanner, "scan", gated_scan)
     folder = _music(tmp_path, n=24, seconds=4.0)
     window.folders_view.add_folders([str(folder)], scan=False)
     gaps, last = [], [time.perf_counter()]
@@ -321,6 +333,7 @@ def test_scan_cancels_and_the_gui_never_blocks(random_model, window, qtbot, tmp_
         qtbot.waitUntil(lambda: model.total >= 3 and any(r["status"] == "analysed" for r in model.rows), timeout=5000)
         assert window.ctx.tasks.busy
         window.cancel.click()
+        gate.set()
     timer.stop()
     summary = done.args[1]
     assert summary.cancelled and 3 <= summary.analysed < 24

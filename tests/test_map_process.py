@@ -45,7 +45,9 @@ def test_progress_left_by_an_earlier_build_is_not_shown(mapped):
     stages = []
     map_process._worker()[1].put((-1, "left over", 1.0))
     summary = build_map_in_worker(mapped, refit=True, progress=lambda stage, f: stages.append(stage))
-    assert summary["refit"] and stages[-1] == "done" and "left over" not in stages
+    # this build's own stages are handed on (the last ones may still be in the queue's pipe when
+    # the result is in: a later build drops them), an earlier build's never
+    assert summary["refit"] and stages and "left over" not in stages
 
 
 @pytest.mark.slow
