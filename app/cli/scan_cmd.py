@@ -137,7 +137,7 @@ def _scan(args) -> int:
 def _report(summary, as_json: bool) -> int:
     """The scan's last words: one summary line (or JSON), hints on stderr, the exit code."""
     line = (f"{summary.discovered} files: {summary.analysed} analysed, {summary.skipped} unchanged, "
-            f"{summary.moved} moved, {summary.missing} missing, {summary.errors} errors "
+            f"{summary.moved} moved, {summary.missing} missing, {summary.errors} error{'' if summary.errors == 1 else 's'} "
             f"in {summary.seconds:.1f} s ({summary.model})")
     if summary.unreadable_folders:
         n = summary.unreadable_folders
@@ -166,7 +166,8 @@ def _status(args) -> int:
     if args.json:
         print_json(status)
         return 0
-    print(f"{status['tracks']} tracks in {status['folders']} folders, {status['missing']} missing")
+    print(f"{status['tracks']} track{'' if status['tracks'] == 1 else 's'} in {status['folders']} "
+          f"folder{'' if status['folders'] == 1 else 's'}, {status['missing']} missing")
     print(f"active model: {status['active_model'] or 'none'}")
     for model, n in status["analysed"].items():
         print(f"  analysed by {model}: {n}")
