@@ -358,21 +358,25 @@ def prune_saved(folder: Path, keep: int) -> None:
     """Remove all but the `keep` most recently written saved matrices, and rows files whose metadata
     is gone: representations no longer used, deleted libraries and older cache layouts would
     otherwise stay on disk for good (about 100 MB per 100k-track matrix)."""
-    try:
-        metas = sorted((p for p in folder.glob("*.npz") if not p.name.startswith(".")),
-                       key=lambda p: p.stat().st_mtime, reverse=True)
-    except OSError:
+    metas, kinds = _newest_first(folder, "*.npz"), _newest_first(folder, "*.json")
+    if metas is None or kinds is None:
         return
-    for meta in metas[keep:]:
-        _remove(meta)
-    kept = {p.stem for p in metas[:keep]}
-    kinds = sorted((p for p in folder.glob("*.json") if not p.name.startswith(".")),
-                   key=lambda p: p.stat().st_mtime, reverse=True)
-    for stale in kinds[keep:]:  # the saved "default kind" answers, one per library and model
+    for stale in metas[keep:] + kinds[keep:]:  # kinds: the saved "default kind" answers, one per library and model
         _remove(stale)
+    kept = {p.stem for p in metas[:keep]}
     for rows in folder.glob("*-*.npy"):
         if not rows.name.startswith(".") and rows.stem.rsplit("-", 1)[0] not in kept:  # "." : another's write
             _remove(rows)
+
+
+def _newest_first(folder: Path, pattern: str) -> list[Path] | None:
+    """The files matching `pattern`, most recently written first ("."-names: another's write under
+    way); None when the folder cannot be listed or a file vanished meanwhile (the next save prunes)."""
+    try:
+        return sorted((p for p in folder.glob(pattern) if not p.name.startswith(".")),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return None
 
 
 def _remove(path: Path) -> None:
