@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from app.wording import counted
+
 from . import args as types
 from .progress import fail, print_json
 
@@ -137,11 +139,10 @@ def _scan(args) -> int:
 def _report(summary, as_json: bool) -> int:
     """The scan's last words: one summary line (or JSON), hints on stderr, the exit code."""
     line = (f"{summary.discovered} files: {summary.analysed} analysed, {summary.skipped} unchanged, "
-            f"{summary.moved} moved, {summary.missing} missing, {summary.errors} error{'' if summary.errors == 1 else 's'} "
+            f"{summary.moved} moved, {summary.missing} missing, {counted(summary.errors, 'error')} "
             f"in {summary.seconds:.1f} s ({summary.model})")
     if summary.unreadable_folders:
-        n = summary.unreadable_folders
-        line += f"; {n} folder{'s' if n > 1 else ''} could not be read (see 'cratedigger errors')"
+        line += f"; {counted(summary.unreadable_folders, 'folder')} could not be read (see 'cratedigger errors')"
     if as_json:
         print(json.dumps({"summary": summary.__dict__}), flush=True)
     else:
@@ -166,8 +167,7 @@ def _status(args) -> int:
     if args.json:
         print_json(status)
         return 0
-    print(f"{status['tracks']} track{'' if status['tracks'] == 1 else 's'} in {status['folders']} "
-          f"folder{'' if status['folders'] == 1 else 's'}, {status['missing']} missing")
+    print(f"{counted(status['tracks'], 'track')} in {counted(status['folders'], 'folder')}, {status['missing']} missing")
     print(f"active model: {status['active_model'] or 'none'}")
     for model, n in status["analysed"].items():
         print(f"  analysed by {model}: {n}")

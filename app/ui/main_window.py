@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QDockWidget, QLabel, QLineEdit, QMainWindow, QMes
 from app import desktop
 from app.home import open_library
 from app.library.fspath import display_path
+from app.wording import counted
 
 from .context import AppContext
 from .folders_view import FoldersView
@@ -251,7 +252,7 @@ class MainWindow(QMainWindow):
         model = s["active_model"]
         analysed = s["analysed"].get(model, 0) if model else 0
         errors = sum(s["errors"].values())
-        self.message.setText(f"{_count(s['tracks'], 'track')} · {analysed} analysed · {_count(errors, 'error')} · "
+        self.message.setText(f"{counted(s['tracks'], 'track')} · {analysed} analysed · {counted(errors, 'error')} · "
                              f"model {model or 'none'}")
 
     def show_view(self, name: str) -> None:
@@ -526,7 +527,3 @@ class MainWindow(QMainWindow):
         s.sync()
         self.ctx.close()
         super().closeEvent(event)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
