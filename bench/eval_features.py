@@ -74,9 +74,11 @@ def patch_selection(mc_starts: np.ndarray, bbnn_starts: np.ndarray, policy: str,
     """Indices of the MusiCNN patches a policy keeps.
 
     whole, windows: all of them (the whole track's or the windows' features). Nw (e.g. 3w, 9w):
-    N patches spread evenly over the windows' (N / 3 per window, the middle of N / 3 equal parts);
-    Ns: the same count chosen as the scan does (`spread`: first and last patch kept). centre: the
-    middle patch.
+    N patches spread evenly over the windows' (N / number of windows per window, the middle of that
+    many equal parts); Ns: N / 3 patches in each window, chosen as the scan chooses them
+    (`centres`; a track with fewer than 3 windows gets fewer patches, as in the scan); Ne: the
+    same with the scan's earlier choice (first and last patch of each window kept, `edges`).
+    centre: the middle patch.
     """
     if policy in ("whole", "windows") or not len(mc_starts):
         return np.arange(len(mc_starts))
@@ -85,11 +87,12 @@ def patch_selection(mc_starts: np.ndarray, bbnn_starts: np.ndarray, policy: str,
     per_window = [w for w in per_window if len(w)] or [np.arange(len(mc_starts))]
     if policy == "centre":
         return np.array([len(mc_starts) // 2])
-    if policy.endswith("s") and policy[:-1].isdigit():  # the scan's spread: linspace over the window, ends kept
-        from model.musicnn_inference import spread
+    if policy[-1:] in ("s", "e") and policy[:-1].isdigit():
+        from model.musicnn_inference import centres
 
-        n_each = max(1, int(policy[:-1]) // len(per_window))
-        return np.unique(np.concatenate([w[spread(len(w), n_each)] for w in per_window]))
+        choose = centres if policy.endswith("s") else edges
+        chosen = choose(int(clip_seconds // _HOP), max(1, int(policy[:-1]) // 3))
+        return _as_the_scan_picks(mc_starts, bbnn_starts, chosen)
     if policy.endswith("w") and policy[:-1].isdigit():
         n_each = max(1, int(policy[:-1]) // len(per_window))
         picks = []
@@ -98,3 +101,20 @@ def patch_selection(mc_starts: np.ndarray, bbnn_starts: np.ndarray, policy: str,
             picks.append(w[np.round((np.arange(k) + 0.5) * len(w) / k - 0.5).astype(int)])
         return np.unique(np.concatenate(picks))
     raise ValueError(f"unknown patch policy {policy!r}")
+
+
+_HOP = 187 * 256 / 16000  # seconds from one MusiCNN patch to the next
+
+
+def edges(n_available: int, keep: int) -> np.ndarray:
+    """The scan's choice before `centres`: `keep` indices from linspace(0, n - 1), both ends kept."""
+    return np.unique(np.round(np.linspace(0, n_available - 1, min(keep, n_available))).astype(int))
+
+
+def _as_the_scan_picks(mc_starts: np.ndarray, bbnn_starts: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """The patches the scan keeps (scan/musicnn_ear.py): `chosen` of a whole window's patches (the
+    last window padded to full length), then only those wholly inside the audio; the cache holds
+    exactly those, at the window's start plus a multiple of the patch hop."""
+    picks = [np.flatnonzero(np.abs(mc_starts - (s + i * _HOP)) < 0.01) for s in bbnn_starts for i in chosen]
+    found = np.unique(np.concatenate(picks)) if picks else np.zeros(0, int)
+    return found if len(found) else np.arange(min(1, len(mc_starts)))

@@ -107,7 +107,7 @@ def candidates(policies: list[str], with_musicnn: bool, only: str | None = None)
 
 
 def evaluate_set(name: str, entries: list[tuple[str, str]], tracks: dict, policies: list[str],
-                 with_musicnn: bool, only: str | None = None, expansions: tuple[int, ...] = (0,)) -> list[dict]:
+                 with_musicnn: bool, only: str | None = None, rankings: tuple = ("app",)) -> list[dict]:
     labels = np.array([label for label, _ in entries])
     items = []
     for _, rel in entries:
@@ -119,11 +119,11 @@ def evaluate_set(name: str, entries: list[tuple[str, str]], tracks: dict, polici
     for rep, policy, blocks in candidates(policies, with_musicnn, only):
         m = rep_matrix(blocks, items, policy)
         ari = kmeans_ari(m, labels)
-        for expansion in expansions:
-            p5 = precision_at(m, labels, 5, expansion)
+        for ranking in rankings:
+            p5 = precision_at(m, labels, 5, ranking)
             rows.append({"set": name, "n": len(labels), "rep": rep, "patches": policy, "dims": m.shape[1],
-                         "expansion": expansion, "p5": float(p5.mean()),
-                         "p10": float(precision_at(m, labels, 10, expansion).mean()), "ari": ari,
+                         "ranking": ranking, "p5": float(p5.mean()),
+                         "p10": float(precision_at(m, labels, 10, ranking).mean()), "ari": ari,
                          "per_label": {g: float(p5[labels == g].mean()) for g in dict.fromkeys(labels.tolist())}})
     return rows
 
@@ -138,11 +138,11 @@ def patch_counts(entries, tracks, policies) -> dict[str, float]:
 
 
 def format_rows(rows: list[dict]) -> str:
-    lines = [f"| set | n | representation | patches | dims | query expansion | P@5 | P@10 | KMeans ARI | P@5 per label |",
+    lines = [f"| set | n | representation | patches | dims | ranking | P@5 | P@10 | KMeans ARI | P@5 per label |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         per = ", ".join(f"{g} {v:.2f}" for g, v in r["per_label"].items())
-        lines.append(f"| {r['set']} | {r['n']} | {r['rep']} | {r['patches']} | {r['dims']} | {r['expansion']} | {r['p5']:.3f} | "
+        lines.append(f"| {r['set']} | {r['n']} | {r['rep']} | {r['patches']} | {r['dims']} | {r['ranking']} | {r['p5']:.3f} | "
                      f"{r['p10']:.3f} | {r['ari']:.3f} | {per} |")
     return "\n".join(lines)
 
@@ -159,7 +159,7 @@ def run_lists(args) -> None:
         if args.musicnn:
             print("MusiCNN patches per track (mean): " + ", ".join(
                 f"{p} {c:.1f}" for p, c in patch_counts(entries, tracks, policies).items()))
-        rows = evaluate_set(name, entries, tracks, policies, bool(args.musicnn), args.only, args.expansion)
+        rows = evaluate_set(name, entries, tracks, policies, bool(args.musicnn), args.only, args.ranking)
         text = format_rows(rows)
         print(text)
         out.append(f"### {name} ({len(entries)} tracks)\n\n{text}\n")

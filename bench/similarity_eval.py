@@ -17,7 +17,7 @@ List mode (the study that chose the representation): each list file holds `label
 Per-track BBNN windows and MusiCNN patches are computed once and cached (bench/eval_features.py);
 then every candidate representation of bench/representations.py (BBNN, MusiCNN, blends) and
 every MusiCNN patch policy gets same-label precision@5 / @10 (leave the seed out, basis fitted on
-the set; ranked as `similar` ranks, with each --expansion) and the adjusted Rand index of KMeans
+the set; ranked as `similar` ranks, and by each other --ranking) and the adjusted Rand index of KMeans
 (k = number of labels) on the representation.
 """
 
@@ -36,13 +36,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def precision_at(matrix: np.ndarray, groups: np.ndarray, k: int, expansion: int | None = None) -> np.ndarray:
-    """Per query: the fraction of the k others `similar` ranks first (app.library.similarity.rank,
-    the query expanded with its `expansion` nearest; None: the app's setting) in its own group."""
+def precision_at(matrix: np.ndarray, groups: np.ndarray, k: int, ranking: str | int = "app") -> np.ndarray:
+    """Per query: the fraction of the k others `similar` ranks first (app.library.similarity.rank) in
+    its own group. ranking: "app" as the app ranks (k-reciprocal re-ranking in a library of enough
+    tracks), or a number N: by cosine to the query expanded with its N nearest (0: plain cosine)."""
     from app.library.similarity import EXPANSION, rank
 
-    expansion = EXPANSION if expansion is None else expansion
-    top = np.array([[r for r, _ in rank(matrix, np.array([i]), k, expansion=expansion)] for i in range(len(matrix))])
+    reciprocal = ranking == "app"
+    expansion = EXPANSION if reciprocal else int(ranking)
+    top = np.array([[r for r, _ in rank(matrix, np.array([i]), k, expansion=expansion, reciprocal=reciprocal)]
+                    for i in range(len(matrix))])
     return (groups[top] == groups[:, None]).mean(axis=1)
 
 
@@ -63,8 +66,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--patches", default="windows,9w,3w,centre", help="list mode: MusiCNN patch policies")
     ap.add_argument("--only", help="list mode: evaluate only representations whose name matches this regex")
     ap.add_argument("--out", type=Path, help="list mode: also write the table here (markdown)")
-    ap.add_argument("--expansion", type=lambda t: tuple(int(x) for x in t.split(",")), default=(0, 3),
-                    help="list mode: query expansions to rank with (nearest tracks averaged into the query)")
+    ap.add_argument("--ranking", type=lambda t: tuple(x if x == "app" else int(x) for x in t.split(",")),
+                    default=("app", 3, 0), help="list mode: rankings to compare: app (k-reciprocal re-ranking, "
+                    "as the app ranks), or N (cosine to the query expanded with its N nearest; 0 plain)")
     ap.add_argument("--home", type=Path, help="data home to use (kept); default a fresh temporary one")
     ap.add_argument("--model-file", type=Path, default=REPO.parent / "shared/bbnn/authors-weights/gtzan_fold5.hdf5")
     ap.add_argument("--windows", default="default", help="scan window policy: default, all or a number")
@@ -91,8 +95,7 @@ def run_folder(args) -> None:
     home = args.home or Path(tempfile.mkdtemp(prefix="cratedigger-eval-"))
     home.mkdir(parents=True, exist_ok=True)
     os.environ["CRATEDIGGER_HOME"] = str(home)
-    from app.home import model_store
-    from app.library.db import Library
+    from app.home import model_store, open_library
     from app.library.fspath import from_db
     from app.library.scanner import scan
     from app.library.vectors import KINDS, default_kind, vector_index
@@ -103,7 +106,7 @@ def run_folder(args) -> None:
         store.import_file(args.model_file)
     if args.musicnn and store.musicnn() is None:
         store.import_musicnn(args.musicnn)
-    lib = Library()
+    lib = open_library()  # as the app opens it: with the installed MusiCNN as its tagger
     folder = args.folder.resolve()
     summary = scan(lib, [folder], policy=parse_policy(args.windows))
     print(f"scanned {summary.discovered} files ({summary.analysed} analysed now, {summary.skipped} before, "

@@ -1,8 +1,8 @@
 """MusiCNN beside BBNN: the same decoded windows resampled to 16 kHz -> patches -> batched MusiCNN -> per-track summary.
 
 The scan decodes each span once and resamples it to every model's rate; `PatchFrontEnd` turns
-BBNN's 30-s windows at 16 kHz into MusiCNN's 3-s patches (float32 log-mel), all of them or an
-evenly spread subset. `MusicnnPredictor` runs patches in micro-batches on the chosen device
+BBNN's 30-s windows at 16 kHz into MusiCNN's 3-s patches (float32 log-mel), all of them or a
+subset at the centres of equal parts of the window. `MusicnnPredictor` runs patches in micro-batches on the chosen device
 (any leading shape: (P, 187, 96) or (windows, k, 187, 96)); `summarise` pools a track's patches
 into what the library stores.
 
@@ -25,20 +25,21 @@ from .musicnn import OUTPUT_KEYS, MusiCNN, MusicnnFrontEnd, MusicnnSpec
 BF16_TOLERANCE = 0.01
 
 
-def spread(n_available: int, keep: int | None) -> np.ndarray:
-    """Indices of `keep` items evenly spread over `n_available` (all when keep is None or larger)."""
+def centres(n_available: int, keep: int | None) -> np.ndarray:
+    """Indices of `keep` of `n_available` items, the one at the centre of each of `keep` equal parts
+    (all when keep is None or larger): 3 of 10 are 1, 4 and 8, away from both ends."""
     if keep is None or keep >= n_available:
         return np.arange(n_available)
     if keep <= 0:
         return np.zeros(0, dtype=int)
-    return np.unique(np.round(np.linspace(0, n_available - 1, keep)).astype(int))
+    return np.unique(np.round((np.arange(keep) + 0.5) * n_available / keep - 0.5).astype(int))
 
 
 class PatchFrontEnd:
     """MusiCNN's front end as the scan's workers run it: BBNN's windows at 16 kHz, (N, samples)
-    -> (N, k, 187, 96) float32 patches, the k of each window's non-overlapping patches spread
-    evenly over it (`keep`; None: all of them). Same shape for every window of one length, so
-    windows from many tracks batch together."""
+    -> (N, k, 187, 96) float32 patches, k of each window's non-overlapping patches, one at the
+    centre of each of k equal parts of it (`keep`; None: all of them). Same shape for every
+    window of one length, so windows from many tracks batch together."""
 
     kind = "musicnn-patches"
 
@@ -56,7 +57,7 @@ class PatchFrontEnd:
 
     def chosen(self, window_samples: int) -> np.ndarray:
         """Which of a window's patches are kept (indices)."""
-        return spread(self.spec.n_patches(window_samples), self.keep)
+        return centres(self.spec.n_patches(window_samples), self.keep)
 
     def offsets(self, window_samples: int) -> np.ndarray:
         """Start of each kept patch, seconds from the start of its window."""

@@ -5,14 +5,16 @@ import pytest
 import torch
 
 from model.musicnn import MSD_LABELS, MusiCNN, audio_patches, musicnn_from_state, run_patches
-from model.musicnn_inference import MusicnnPredictor, PatchFrontEnd, spread, summarise, top_tags
+from model.musicnn_inference import MusicnnPredictor, PatchFrontEnd, centres, summarise, top_tags
 
 
-def test_spread_picks_evenly_and_handles_edges():
-    assert spread(30, None).tolist() == list(range(30))
-    assert spread(30, 40).tolist() == list(range(30))
-    assert spread(30, 3).tolist() == [0, 14, 29]  # linspace(0, 29, 3): 14.5 rounds to even
-    assert spread(30, 0).tolist() == []
+def test_centres_pick_the_middle_of_equal_parts():
+    assert centres(30, None).tolist() == list(range(30))
+    assert centres(30, 40).tolist() == list(range(30))
+    assert centres(30, 3).tolist() == [4, 14, 24]
+    assert centres(10, 3).tolist() == [1, 4, 8]  # 4.5 rounds to even
+    assert centres(10, 1).tolist() == [4]
+    assert centres(30, 0).tolist() == []
 
 
 def test_patch_front_end_matches_the_reference_patches(musicnn_reference):
@@ -35,8 +37,8 @@ def test_patch_front_end_keeps_an_even_subset_and_round_trips():
     every = PatchFrontEnd()(waves)
     some = front(waves)
     assert some.shape == (2, 3, 187, 96)
-    np.testing.assert_array_equal(some, every[:, [0, 4, 9]])  # linspace(0, 9, 3) = 0, 4.5 -> 4, 9
-    assert front.offsets(480_219).tolist() == pytest.approx([0.0, 4 * 2.992, 9 * 2.992])
+    np.testing.assert_array_equal(some, every[:, [1, 4, 8]])  # the centres of three equal parts
+    assert front.offsets(480_219).tolist() == pytest.approx([1 * 2.992, 4 * 2.992, 8 * 2.992])
     assert PatchFrontEnd()(np.zeros((1, 1000), np.float32)).shape == (1, 0, 187, 96)
 
 

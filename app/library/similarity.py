@@ -48,27 +48,33 @@ def _expanded(matrix: np.ndarray, q: np.ndarray, scores: np.ndarray, seed_rows: 
 
 
 SHORTLIST = 1000  # candidates (at least 10 per result) nearest the seeds, ranked again by the expanded query
+# k-reciprocal re-ranking (reranking.py) replaces the query expansion once a library has enough
+# tracks for neighbourhoods of K1 = 10 to mean something. Same-label precision@5 on real music
+# (bench/similarity_eval.py --list, sets of bench/sets; the table is in vectors.py and the README).
+RECIPROCAL_MIN_TRACKS = 40
 
 
 def rank(matrix: np.ndarray, seed_rows: np.ndarray, n: int, allowed: np.ndarray | None = None,
-         diversity: float = 0.0, artists: list | None = None, expansion: int = EXPANSION) -> list[tuple[int, float]]:
-    """Top-n rows by cosine to the expanded query (`query_vector`): [(row, score)]. `allowed`: boolean mask.
+         diversity: float = 0.0, artists: list | None = None, expansion: int = EXPANSION,
+         reciprocal: bool = True) -> list[tuple[int, float]]:
+    """Top-n rows most like the seeds: [(row, score)]. `allowed`: boolean mask.
 
-    One pass over the library: the cosine to the seeds picks the expansion's neighbours and a
-    shortlist, and only the shortlist is scored against the expanded query."""
+    With `reciprocal` (and a library of at least RECIPROCAL_MIN_TRACKS rows) the seeds'
+    neighbourhood is re-ranked by k-reciprocal votes (reranking.reranked_scores); otherwise rows
+    are scored by their cosine to the expanded query (`query_vector`)."""
     q = unit(matrix[seed_rows].mean(axis=0))
-    scores = matrix @ q
-    mask = np.ones(len(scores), bool) if allowed is None else allowed.copy()
+    cosines = matrix @ q
+    mask = np.ones(len(cosines), bool) if allowed is None else allowed.copy()
     mask[seed_rows] = False
     candidates = np.flatnonzero(mask)
     if len(candidates) == 0 or n <= 0:
         return []
-    if expansion > 0:
-        expanded = _expanded(matrix, q, scores, seed_rows, expansion)
-        size = min(len(candidates), max(SHORTLIST, 10 * n))
-        candidates = candidates[np.argpartition(-scores[candidates], size - 1)[:size]]
-        scores = np.full(len(matrix), -np.inf, np.float32)
-        scores[candidates] = matrix[candidates] @ expanded
+    if reciprocal and len(matrix) >= RECIPROCAL_MIN_TRACKS:
+        from .reranking import reranked_scores
+
+        scores = reranked_scores(matrix, seed_rows, cosines)
+    else:
+        scores, candidates = _expansion_scores(matrix, q, cosines, seed_rows, candidates, n, expansion)
     if diversity <= 0:
         k = min(n, len(candidates))
         top = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
@@ -98,6 +104,20 @@ def rank(matrix: np.ndarray, seed_rows: np.ndarray, n: int, allowed: np.ndarray 
         max_sim = np.maximum(max_sim, sims)
         alive &= sims <= NEAR_DUPLICATE
     return [(r, float(scores[r])) for r in picked]
+
+
+def _expansion_scores(matrix: np.ndarray, q: np.ndarray, cosines: np.ndarray, seed_rows: np.ndarray,
+                      candidates: np.ndarray, n: int, expansion: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scores against the expanded query, for a shortlist of the candidates nearest the seeds: one
+    pass over the library picks the expansion's neighbours and the shortlist."""
+    if expansion <= 0:
+        return cosines, candidates
+    expanded = _expanded(matrix, q, cosines, seed_rows, expansion)
+    size = min(len(candidates), max(SHORTLIST, 10 * n))
+    candidates = candidates[np.argpartition(-cosines[candidates], size - 1)[:size]]
+    scores = np.full(len(matrix), -np.inf, np.float32)
+    scores[candidates] = matrix[candidates] @ expanded
+    return scores, candidates
 
 
 GHOST_MARGIN = 10  # extra candidates ranked, for results dropped as copies of the seeds or of each other

@@ -71,24 +71,27 @@ BLOCKS: dict[str, list[BlockSpec]] = {
 KINDS = tuple(BLOCKS)
 # Chosen by bench/similarity_eval.py --list on real music (bench/sets: Debian game soundtracks;
 # the authors' GTZAN fold 5 with 3 windows per track; MusiCNN on 3 of the 10 3-s patches of each
-# window), P@5 of same-label neighbours as `similar` ranks them (query expanded with its 3 nearest
-# tracks, see similarity.EXPANSION; without the expansion in brackets):
+# window), P@5 of same-label neighbours as `similar` ranks them (k-reciprocal re-ranking, see
+# reranking.py; in brackets by the cosine to the query expanded with its 3 nearest tracks, the
+# ranking before it):
 #                                    blend          musicnn        musicnn+blend  musicnn+dense_max+blend
-#   7 soundtracks, by package (125)  0.573 (0.565)  0.594 (0.579)  0.624 (0.630)  0.640 (0.642)
-#   5 of them (85)                   0.795 (0.784)  0.760 (0.760)  0.845 (0.819)  0.852 (0.831)
-#   3 styles: orchestral, electronic,0.902 (0.879)  0.951 (0.940)  0.962 (0.955)  0.958 (0.962)
+#   7 soundtracks, by package (125)  0.566 (0.573)  0.590 (0.584)  0.646 (0.630)  0.672 (0.643)
+#   5 of them (85)                   0.838 (0.795)  0.784 (0.786)  0.866 (0.849)  0.904 (0.859)
+#   3 styles: orchestral, electronic,0.906 (0.902)  0.936 (0.943)  0.955 (0.951)  0.962 (0.955)
 #     MIDI tunes (53)
-#   8 packages, 12 each (94)         0.481 (0.468)  0.445 (0.447)  0.517 (0.498)  0.528 (0.511)
+#   8 packages, 12 each (94)         0.485 (0.481)  0.477 (0.451)  0.515 (0.526)  0.555 (0.543)
 # MusiCNN hears style and instrumentation that BBNN's ten GTZAN genres do not tell apart; BBNN's
 # blend adds a sense of production (same soundtrack) that lifts MusiCNN on the mixed sets; the
 # max of MusiCNN's dense layer over the patches adds its loudest moments to the penultimate mean.
-# 64 principal components of each MusiCNN block score as all 200 (0.637 / 0.852 / 0.958 / 0.528)
-# at 176 dimensions instead of 448. Tried and not kept (within 0.02, or worse): blend weights 0.5
-# and 1.0, MusiCNN's tag probabilities or penultimate std as another block, PCA whitening of a
-# block (0.10-0.20 worse), log-mel and MFCC statistics (a "production" block), hubness reduction
-# (CSLS, local scaling, mutual proximity: within +-0.015). MusiCNN's 753-d mid-end mean pool
-# beside the blend scored 0.629 / 0.861 / 0.974 / 0.545 but is not stored (3 KB a track). The
-# mixed sets stay far from 0.90: their soundtracks overlap in style (see the README).
+# 64 principal components of each MusiCNN block score as all 200 at 176 dimensions instead of 448.
+# Tried and not kept (within 0.02, or worse): blend weights 0.5 and 1.0, MusiCNN's tag
+# probabilities or penultimate std as another block, PCA whitening of a block (0.10-0.20 worse),
+# log-mel and MFCC statistics (a "production" block), hubness reduction (CSLS, local scaling,
+# mutual proximity: within +-0.015), patch-set (Chamfer) similarity instead of pooled vectors,
+# MusiCNN's MagnaTagATune weights (MTT_musicnn, in the same wheel) as another block (within
+# +-0.03 either way), diffusion over the k-nearest graph. MusiCNN's 753-d mid-end mean pool
+# beside the blend scored 0.629 / 0.861 / 0.974 / 0.545 with the expanded query but is not stored
+# (3 KB a track). See the README for what the mixed sets measure.
 BBNN_KIND = "blend"
 MUSICNN_KIND = "musicnn+dense_max+blend"
 DEFAULT_KIND = BBNN_KIND  # what a library without MusiCNN analyses uses (see `default_kind`)
