@@ -21,11 +21,12 @@ class BlockSpec:
     weight: float = 1.0
     pca: int | None = None
     standardise: bool = True
+    lda: int | None = None  # discriminant axes kept (tracks as classes, fitted on the per-patch outputs)
 
 
 def B(model: str, output: str, pool: str = "mean", weight: float = 1.0, pca: int | None = None,
-      standardise: bool = True) -> BlockSpec:
-    return BlockSpec(model, output, pool, weight, pca, standardise)
+      standardise: bool = True, lda: int | None = None) -> BlockSpec:
+    return BlockSpec(model, output, pool, weight, pca, standardise, lda)
 
 
 BBNN_REPS: dict[str, list[BlockSpec]] = {
@@ -69,6 +70,10 @@ BLEND_REPS: dict[str, list[BlockSpec]] = {
         B("musicnn", "penultimate", weight=2 ** -0.5), B("musicnn", "dense", "max", weight=2 ** -0.5),
         B("bbnn", "embedding", weight=w / 2 ** 0.5), B("bbnn", "dense", pca=16, weight=w / 2 ** 0.5)]
        for w in (0.5, 0.75, 1.0)},
+    **{f"mc-penult lda{k} + bb-blend x0.75": [
+        B("musicnn", "penultimate", lda=k), B("bbnn", "embedding", weight=0.75 / 2 ** 0.5),
+        B("bbnn", "dense", pca=16, weight=0.75 / 2 ** 0.5)] for k in (16, 32, 64)},
+    **{f"mc-penult lda{k}": [B("musicnn", "penultimate", lda=k)] for k in (32,)},
     "mc-penult pca64 + mc-dense-max pca64 + bb-blend x0.75": [
         B("musicnn", "penultimate", weight=2 ** -0.5, pca=64), B("musicnn", "dense", "max", weight=2 ** -0.5, pca=64),
         B("bbnn", "embedding", weight=0.75 / 2 ** 0.5), B("bbnn", "dense", pca=16, weight=0.75 / 2 ** 0.5)],
@@ -89,8 +94,15 @@ def unit_rows(m: np.ndarray) -> np.ndarray:
     return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
 
 
-def block_matrix(raw: np.ndarray, spec: BlockSpec) -> np.ndarray:
+def block_matrix(raw: np.ndarray, spec: BlockSpec, windows: list[np.ndarray] | None = None) -> np.ndarray:
     x = np.asarray(raw, np.float64)
+    if spec.lda:  # as the app fits a discriminant block (app.library.vectors)
+        from app.library.vectors import discriminant_axes
+
+        mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+        x = (x - mean) / std
+        within = [(w - mean) / std for w in windows if len(w) >= 2]
+        return unit_rows(x @ discriminant_axes(within, x, min(spec.lda, len(x) - 1))) * spec.weight
     if spec.standardise:
         x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
     if spec.pca:
@@ -104,7 +116,7 @@ def rep_matrix(blocks: list[BlockSpec], tracks: list[dict], patches: str) -> np.
     """Unit rows (tracks x dims). Each track dict: {"bbnn": features, "musicnn": features, "sel": {policy: idx}}."""
     mats = []
     for spec in blocks:
-        rows = []
+        rows, windows = [], []
         for t in tracks:
             if spec.model == "bbnn":
                 per_item = t["bbnn"][spec.output]
@@ -112,5 +124,6 @@ def rep_matrix(blocks: list[BlockSpec], tracks: list[dict], patches: str) -> np.
                 source = "musicnn-whole" if patches == "whole" else "musicnn"
                 per_item = t[source][spec.output][t["sel"][patches]]
             rows.append(pool(per_item, spec.pool))
-        mats.append(block_matrix(np.stack(rows), spec))
+            windows.append(np.asarray(per_item, np.float64))
+        mats.append(block_matrix(np.stack(rows), spec, windows))
     return unit_rows(np.hstack(mats)).astype(np.float32)

@@ -258,3 +258,28 @@ def test_a_new_model_shows_the_previous_models_results_until_it_has_analysed(hom
     back = Library(active_model="m1")
     assert [r["top_genre"] for r in back.track_rows(sort="title", previous=True)][1:] == ["blues"] * 6
     assert back.map_model() == "m1" and back.previous_model() == "m2"
+
+
+def test_rows_from_before_schema_5_lack_window_embeddings_and_are_told_apart(tmp_path, monkeypatch):
+    path = tmp_path / "lib.sqlite"
+    monkeypatch.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:4])
+    monkeypatch.setattr(dbmod, "SCHEMA_VERSION", 4)
+    old = Library(path)
+    old.ensure_model(Manifest)
+    assert "window_embeddings" not in {c.name for c in old.db["analyses"].columns}
+    before = old.upsert_track("/m/old.mp3")
+    with old.db.conn:  # a row as schema 4 wrote it
+        old.db.execute("INSERT INTO analyses(track_id, model, probs, top_genre, top_prob, embedding, n_windows)"
+                       " VALUES (?, 'm1', ?, 'blues', 0.5, ?, 2)",
+                       [before, dbmod.blob(np.full(10, 0.1)), dbmod.blob(np.arange(32))])
+    old.close()
+    monkeypatch.undo()
+    lib = Library(path)
+    assert lib.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    after = analysed(lib, "/m/new.mp3", 2)
+    assert lib.analysed_ids("m1") == {before, after}
+    assert lib.analysed_ids("m1", per_window=True) == {after}
+    assert lib.window_embeddings("m1")[0].shape == (2, 32)
+    twin = lib.upsert_track("/m/copy.mp3")
+    lib.db.execute("UPDATE tracks SET fingerprint = 'f' WHERE id IN (?, ?)", [before, twin])
+    assert lib.analysed_twin("f", twin, "m1") == before and lib.analysed_twin("f", twin, "m1", per_window=True) is None

@@ -77,6 +77,28 @@ def test_musicnn_joins_a_library_scanned_before(random_model, music, capsys):
     assert "0 analysed, 2 unchanged" in capsys.readouterr().out
 
 
+def test_musicnn_hears_again_a_track_analysed_before_it_kept_every_patch(random_model, music, capsys):
+    install_random_musicnn()
+    assert main(["scan", "--workers", "0", str(music)]) == 0
+    lib = open_library()
+    bbnn, tagger = _keys(lib)
+    long = lib.track_by_path(music / "long.ogg")["id"]
+    patches = lib.db.execute("SELECT n_windows, length(window_embeddings) FROM analyses WHERE model = ? AND track_id = ?",
+                             [tagger, long]).fetchone()
+    assert patches == (6, 6 * 200 * 2)  # every patch's 200-d embedding, float16
+    rows = {r["model"]: r["analysed_at"] for r in lib.db.query("SELECT model, analysed_at FROM analyses WHERE track_id = ?",
+                                                                [long])}
+    with lib.db.conn:  # as an older version stored it
+        lib.db.execute("UPDATE analyses SET window_embeddings = NULL WHERE model = ? AND track_id = ?", [tagger, long])
+    capsys.readouterr()
+    assert main(["rescan", "--workers", "0"]) == 0
+    assert "1 analysed, 1 unchanged" in capsys.readouterr().out
+    again = {r["model"]: r["analysed_at"] for r in lib.db.query("SELECT model, analysed_at FROM analyses WHERE track_id = ?",
+                                                                 [long])}
+    assert again[bbnn] == rows[bbnn] and again[tagger] > rows[tagger]  # MusiCNN alone heard it again
+    assert long in lib.analysed_ids(tagger, per_window=True)
+
+
 def test_musicnn_can_be_switched_off(random_model, music, capsys):
     install_random_musicnn()
     assert main(["scan", "--workers", "0", "--models", "bbnn", str(music)]) == 0

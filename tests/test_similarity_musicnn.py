@@ -11,19 +11,18 @@ MODEL = "test-model"
 
 def test_musicnn_blend_weights_its_blocks():
     rng = np.random.default_rng(0)
-    mc, mc_max = rng.normal(size=(80, 200)), np.abs(rng.normal(size=(80, 200)))
+    patches = rng.normal(size=(80, 9, 200))
+    mc = patches.mean(axis=1)
     emb, dense = np.abs(rng.normal(size=(80, 32))), rng.normal(size=(80, 416))
-    basis = fit_basis(MUSICNN_KIND, [mc, mc_max, emb, dense])
-    m = basis.apply([mc, mc_max, emb, dense])
-    # 64 principal components of each MusiCNN block, BBNN's embedding and 16 components of its dense block
-    assert m.shape == (80, 64 + 64 + 32 + 16) and np.allclose(np.linalg.norm(m, axis=1), 1, atol=1e-5)
-    # MusiCNN's two blocks carry 1 / (1 + 0.75^2) of every row's squared length (half each), BBNN's two the rest
-    share = np.linalg.norm(m[:, :64], axis=1) ** 2
-    assert np.allclose(share, 0.5 / (1 + 0.75 ** 2), atol=1e-5)
-    assert np.allclose(np.linalg.norm(m[:, :128], axis=1) ** 2, 1 / (1 + 0.75 ** 2), atol=1e-5)
-    assert np.allclose(np.linalg.norm(m[:, 128:160], axis=1) ** 2, 0.5 * 0.75 ** 2 / (1 + 0.75 ** 2), atol=1e-5)
-    assert [spec.source for spec in BLOCKS[MUSICNN_KIND]] == ["tagger", "tagger", "genre", "genre"]
-    assert [spec.kinds for spec in BLOCKS[MUSICNN_KIND]][:2] == [("embedding",), ("dense_max",)]
+    basis = fit_basis(MUSICNN_KIND, [mc, emb, dense], {0: list(patches)})
+    m = basis.apply([mc, emb, dense])
+    # 32 discriminant axes of MusiCNN's block, BBNN's embedding and 16 components of its dense block
+    assert m.shape == (80, 32 + 32 + 16) and np.allclose(np.linalg.norm(m, axis=1), 1, atol=1e-5)
+    # MusiCNN's block carries 1 / (1 + 0.75^2) of every row's squared length, BBNN's two the rest
+    assert np.allclose(np.linalg.norm(m[:, :32], axis=1) ** 2, 1 / (1 + 0.75 ** 2), atol=1e-5)
+    assert np.allclose(np.linalg.norm(m[:, 32:64], axis=1) ** 2, 0.5 * 0.75 ** 2 / (1 + 0.75 ** 2), atol=1e-5)
+    assert [spec.source for spec in BLOCKS[MUSICNN_KIND]] == ["tagger", "genre", "genre"]
+    assert BLOCKS[MUSICNN_KIND][0].discriminant and BLOCKS[MUSICNN_KIND][0].kinds == ("embedding",)
 
 
 def test_default_is_bbnn_without_a_tagger_and_musicnn_once_it_covers_every_track():
@@ -39,7 +38,8 @@ def test_default_is_bbnn_without_a_tagger_and_musicnn_once_it_covers_every_track
     add_tagger(lib, {first: truth[first]})
     assert default_kind(lib, MODEL) == MUSICNN_KIND
     index = vector_index(lib, MODEL)
-    assert index.matrix.shape == (12, 11 + 11 + 32 + 11) and np.array_equal(index.ids, sorted(truth))  # 11 PCs of 12 tracks
+    # 12 tracks: too few for discriminant axes, so MusiCNN's 11 principal components
+    assert index.matrix.shape == (12, 11 + 32 + 11) and np.array_equal(index.ids, sorted(truth))
     lib.db.execute("UPDATE tracks SET missing = 1 WHERE id = ?", [first])
     lib.db.execute("DELETE FROM analyses WHERE track_id = ? AND model = 'test-tagger'", [first])
     lib.touch()

@@ -37,3 +37,58 @@ def test_every_representation_reads_from_the_library():
         stored_parts(lib, MODEL, "nonsense")
     with pytest.raises(KeyError):
         vector_index(lib, MODEL).rows([999])
+
+
+def _tracks_with_a_loud_inner_change(n_tracks: int = 60, seed: int = 0):
+    """Per-track windows: what tells tracks apart is a small offset along axis 1 (four groups);
+    within every track the windows swing widely along axis 0 (verse and chorus)."""
+    rng = np.random.default_rng(seed)
+    group = np.arange(n_tracks) % 4
+    windows = []
+    for g in group:
+        w = rng.normal(scale=0.05, size=(9, 20))
+        w[:, 0] += rng.normal(scale=6.0, size=9)
+        w[:, 1] += g
+        windows.append(w)
+    return group, windows
+
+
+def test_discriminant_axes_follow_what_tells_tracks_apart():
+    from app.library.vectors import discriminant_axes, principal_axes
+
+    group, windows = _tracks_with_a_loud_inner_change()
+    means = np.stack([w.mean(axis=0) for w in windows])
+    lda = discriminant_axes(windows, means, 1)[:, 0]
+    pca = principal_axes(means - means.mean(axis=0), 1)[0]
+    assert abs(lda[1]) / np.linalg.norm(lda) > 0.99  # the groups' axis
+    assert abs(pca[0]) > abs(pca[1])  # the window means still swing along axis 0
+
+
+def test_a_discriminant_block_uses_the_stored_windows_once_enough_tracks_have_them():
+    from app.library.db import Library
+    from app.library.vectors import MIN_DISCRIMINANT_TRACKS, stored_windows
+
+    group, windows = _tracks_with_a_loud_inner_change()
+    lib = Library()
+
+    class Tagger:
+        name, classes, source, source_sha256, weights_sha256 = "t", [f"t{i}" for i in range(5)], "t", None, "tk"
+
+    key = lib.ensure_model(Tagger)
+    for i, w in enumerate(windows):
+        tid = lib.upsert_track(f"/m/{i}.ogg")
+        lib.save_analysis(tid, key, np.arange(9) * 3.0, np.full((9, 5), 0.2), w, np.abs(w), 0.1)
+    lib.tagger_key = lambda: key
+    spec_kind = "musicnn_discriminant+blend"
+    got = stored_windows(lib, "unused", spec_kind)
+    assert list(got) == [0] and len(got[0]) == 60 and got[0][0].shape == (9, 20)
+    np.testing.assert_allclose(got[0][3], windows[3], rtol=1e-3, atol=1e-4)  # float16 on disk
+    assert len(lib.window_embeddings(key, limit=7)) == 7
+    means = np.stack([w.mean(axis=0) for w in windows])
+    emb, dense = np.ones((60, 32)), np.ones((60, 416))
+    with_windows = fit_basis(spec_kind, [means, emb, dense], got).apply([means, emb, dense])[:, :1]
+    few = fit_basis(spec_kind, [means, emb, dense], {0: got[0][:MIN_DISCRIMINANT_TRACKS - 1]})
+    without = few.apply([means, emb, dense])[:, :1]
+    # the first discriminant axis sorts the tracks by group; the first principal axis does not
+    assert abs(np.corrcoef(with_windows[:, 0], group)[0, 1]) > 0.95
+    assert abs(np.corrcoef(without[:, 0], group)[0, 1]) < 0.5

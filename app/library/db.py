@@ -59,7 +59,7 @@ import sqlite_utils
 
 from .fspath import display_path, from_db, to_db
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS folders (
@@ -117,12 +117,17 @@ CREATE TABLE stale_analyses (
     embedding BLOB, embedding_std BLOB, dense BLOB, n_windows INTEGER, analysed_at REAL,
     analysis_seconds REAL, dense_max BLOB, top_labels TEXT, set_aside_at REAL, PRIMARY KEY (track_id, model));
 """
+# every window's (patch's) embedding, not only their mean and std (float16)
+_V5 = """
+ALTER TABLE analyses ADD COLUMN window_embeddings BLOB;
+ALTER TABLE stale_analyses ADD COLUMN window_embeddings BLOB;
+"""
 # Forward migrations: MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS = [_V1, _V2, _V3, _V4]
+MIGRATIONS = [_V1, _V2, _V3, _V4, _V5]
 # tables whose `model` column holds a models.key
 _KEYED_TABLES = ("analyses", "map_points", "clusters", "map_fits", "stale_analyses")
 _ANALYSIS_COLUMNS = ("track_id, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
-                     " dense, n_windows, analysed_at, analysis_seconds, dense_max, top_labels")
+                     " dense, n_windows, analysed_at, analysis_seconds, dense_max, top_labels, window_embeddings")
 TOP_LABELS = 5
 # a genre model's (BBNN's) analysis, told from a tagger's by its 32-value embedding (MusiCNN's has 200)
 _GENRE_ROW = "length(a.embedding) = 128"
@@ -169,6 +174,11 @@ def f32(blob: bytes | None) -> np.ndarray | None:
 
 def blob(array) -> bytes:
     return np.ascontiguousarray(np.asarray(array, dtype="<f4")).tobytes()
+
+
+def half_blob(array) -> bytes:
+    """float16: per-window vectors, read in bulk only to fit a representation's axes."""
+    return np.ascontiguousarray(np.asarray(array, dtype="<f2")).tobytes()
 
 
 # a model key or name, candidates tried in order (key, then name), or a function giving either
@@ -489,12 +499,13 @@ class Library:
             self.db.execute(
                 "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts,"
                 " window_probs, embedding, embedding_std, dense, dense_max, top_labels, n_windows, analysed_at,"
-                " analysis_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " analysis_seconds, window_embeddings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [track_id, model, blob(probs), labels[0], float(probs[order[0]]),
                  blob(window_starts), blob(window_probs), blob(embeddings.mean(axis=0)),
                  blob(embeddings.std(axis=0)), blob(dense.mean(axis=0) if dense.ndim == 2 else dense),
                  blob(dense.max(axis=0) if dense.ndim == 2 else dense), ", ".join(labels),
-                 len(window_probs), time.time(), float(seconds)])
+                 len(window_probs), time.time(), float(seconds),
+                 half_blob(embeddings) if embeddings.ndim == 2 and len(embeddings) == len(window_probs) else None])
             self.db.execute("DELETE FROM errors WHERE track_id = ?", [track_id])
             self.db.execute("DELETE FROM stale_analyses WHERE track_id = ? AND model = ?", [track_id, model])
 
@@ -533,11 +544,13 @@ class Library:
         row = self.db.execute("SELECT classes FROM models WHERE key = ?", [self._model(model)]).fetchone()
         return json.loads(row[0]) if row else []
 
-    def analysed_ids(self, key: str) -> set[int]:
+    def analysed_ids(self, key: str, per_window: bool = False) -> set[int]:
         """Tracks with a sound analysis under this model key (rows with NaN, stored by older
-        versions, have top_prob NULL and do not count: the next scan analyses them again)."""
+        versions, have top_prob NULL and do not count: the next scan analyses them again).
+        per_window: only rows that keep every window's embedding (written since schema 5)."""
+        extra = " AND window_embeddings IS NOT NULL" if per_window else ""
         return {r[0] for r in self.db.execute(
-            "SELECT track_id FROM analyses WHERE model = ? AND top_prob IS NOT NULL", [key])}
+            "SELECT track_id FROM analyses WHERE model = ? AND top_prob IS NOT NULL" + extra, [key])}
 
     def _bump(self) -> None:
         self.db.execute("INSERT INTO meta(key, value) VALUES ('data_version', '1') ON CONFLICT(key)"
@@ -835,6 +848,26 @@ class Library:
         keep = finite_rows(matrix)
         return ids[keep], matrix[keep].astype(np.float32)
 
+    def window_embeddings(self, model: str | None = None, limit: int | None = None) -> list[np.ndarray]:
+        """Every window's (patch's) embedding, one (windows, D) float32 array per present track
+        analysed since schema 5 with at least two windows; at most `limit` tracks, spread evenly
+        over the track ids (the same ones for the same library)."""
+        model = self._model(model)
+        ids = [r[0] for r in self.db.execute(
+            "SELECT a.track_id FROM analyses a JOIN tracks t ON t.id = a.track_id WHERE a.model = ? AND NOT t.missing"
+            " AND a.window_embeddings IS NOT NULL AND a.n_windows >= 2 ORDER BY a.track_id", [model])]
+        if limit is not None and len(ids) > limit:
+            ids = [ids[i] for i in np.linspace(0, len(ids) - 1, limit).round().astype(int)]
+        out = []
+        for chunk in _chunks(ids):
+            for n, data in self.db.execute(
+                    f"SELECT n_windows, window_embeddings FROM analyses WHERE model = ? AND track_id IN ({_marks(chunk)})",
+                    [model, *chunk]):
+                windows = np.frombuffer(data, dtype="<f2").astype(np.float32).reshape(n, -1)
+                if np.isfinite(windows).all():
+                    out.append(windows)
+        return out
+
     def analysis_coverage(self, model: str, other: str) -> tuple[int, int]:
         """(tracks analysed by `model`, how many of them `other` analysed too); missing tracks left out."""
         model, other = self._model(model), self._model(other)
@@ -1038,13 +1071,15 @@ class Library:
                 self.db.execute("INSERT OR REPLACE INTO errors(path, track_id, reason, detail, at)"
                                 " VALUES (?, NULL, 'unreadable_folder', ?, ?)", [to_db(path), detail, time.time()])
 
-    def analysed_twin(self, fingerprint: str | None, track_id: int, model: str) -> int | None:
-        """Another track with the same audio already analysed by this model (a copy of the file)."""
+    def analysed_twin(self, fingerprint: str | None, track_id: int, model: str, per_window: bool = False) -> int | None:
+        """Another track with the same audio already analysed by this model (a copy of the file);
+        per_window: only one whose analysis keeps every window's embedding."""
         if not fingerprint:
             return None
+        extra = " AND a.window_embeddings IS NOT NULL" if per_window else ""
         row = self.db.execute(
             "SELECT t.id FROM tracks t JOIN analyses a ON a.track_id = t.id AND a.model = ?"
-            " WHERE t.fingerprint = ? AND t.id != ? AND a.top_prob IS NOT NULL LIMIT 1",
+            " WHERE t.fingerprint = ? AND t.id != ? AND a.top_prob IS NOT NULL" + extra + " LIMIT 1",
             [model, fingerprint, track_id]).fetchone()
         return row[0] if row else None
 
@@ -1053,9 +1088,10 @@ class Library:
             self.db.execute(
                 "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts,"
                 " window_probs, embedding, embedding_std, dense, dense_max, top_labels, n_windows, analysed_at,"
-                " analysis_seconds)"
+                " analysis_seconds, window_embeddings)"
                 " SELECT ?, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
-                " dense, dense_max, top_labels, n_windows, analysed_at, 0 FROM analyses WHERE track_id = ? AND model = ?",
+                " dense, dense_max, top_labels, n_windows, analysed_at, 0, window_embeddings"
+                " FROM analyses WHERE track_id = ? AND model = ?",
                 [target, source, model])
 
     # -- what the map and similarity need

@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from .vectors import default_kind, fit_basis, stored_parts
+from .vectors import default_kind, fit_basis, stored_parts, stored_windows
 
 SEED = 42
 CLUSTER_DIMS = 10
@@ -365,7 +365,7 @@ def _fit_map(library, model: str, setup: tuple[str, str, int | None], ids: np.nd
     the named clusters. Returns the cluster labels (in the order of `ids`)."""
     kind, method, k = setup
     step("reducing", 0.05)
-    basis = fit_basis(kind, parts)
+    basis = fit_basis(kind, parts, stored_windows(library, model, kind))
     x = basis.apply(parts)
     check()
     coords, space, (layout, space_model) = reduce(x)

@@ -118,7 +118,8 @@ def _scan(library: Library, folders: list[str | Path] | None, ears: list[Ear], s
         summary.seconds = time.perf_counter() - t_start
         return summary
     with _db_errors(library):
-        plan = planning.classify(library, roots, *walked, {ear.name: ear.key for ear in ears}, retry_failed)
+        plan = planning.classify(library, roots, *walked, {ear.name: ear.key for ear in ears}, retry_failed,
+                                 per_window={ear.name for ear in ears if ear.per_window})
         missing.mark_unchanged(library, plan)
         missing.record_unreachable(library, plan)
         summary.discovered, summary.skipped = len(plan.found), len(plan.unchanged)

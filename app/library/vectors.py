@@ -14,8 +14,10 @@ A track has up to two analyses, keyed by model: the genre model's (BBNN) and the
     musicnn_dense_max  MusiCNN's 200-d dense layer, max over its patches
     musicnn+blend  musicnn (weight 1) beside blend (its two blocks together weight 0.75), 248-d
     musicnn+dense_max+blend  the 64 principal components of musicnn and of musicnn_dense_max
-               (two blocks, together weight 1) beside blend (weight 0.75), 176-d: the default
-               when MusiCNN has analysed every track BBNN has
+               (two blocks, together weight 1) beside blend (weight 0.75), 176-d
+    musicnn_discriminant+blend  MusiCNN's penultimate mean projected on its 32 discriminant axes
+               (fitted on every patch: what tells tracks apart, not what varies within one) beside
+               blend (weight 0.75), 80-d: the default when MusiCNN has analysed every track BBNN has
 A `Basis` is fitted on a library: every block is standardised over the tracks (feature mean 0,
 unit variance: the ReLU features are all positive, so raw cosines are all close to 1), projected
 on its principal components where the representation says so, L2-normalised and weighted; the
@@ -46,9 +48,13 @@ class BlockSpec:
     components: int | None = None  # principal components kept, or None for all features
     weight: float = 1.0  # the block's length in a row before the row is normalised
     source: str = GENRE
+    # the components are discriminant axes (`discriminant_axes`: what tells tracks apart rather
+    # than what varies within one), fitted on every window's embedding; kinds must be ("embedding",)
+    discriminant: bool = False
 
 
 _HALF = 0.5 ** 0.5
+SHRINKAGE = 0.03  # of the within-track covariance of a discriminant block (see discriminant_axes)
 _BLEND_WEIGHT = 0.75  # of the BBNN blend beside MusiCNN (its two blocks share it)
 BLOCKS: dict[str, list[BlockSpec]] = {
     "embedding": [BlockSpec(("embedding",))],
@@ -67,6 +73,9 @@ BLOCKS: dict[str, list[BlockSpec]] = {
                                 BlockSpec(("dense_max",), 64, weight=_HALF, source=TAGGER),
                                 BlockSpec(("embedding",), weight=_BLEND_WEIGHT * _HALF),
                                 BlockSpec(("dense",), 16, weight=_BLEND_WEIGHT * _HALF)],
+    "musicnn_discriminant+blend": [BlockSpec(("embedding",), 32, source=TAGGER, discriminant=True),
+                                   BlockSpec(("embedding",), weight=_BLEND_WEIGHT * _HALF),
+                                   BlockSpec(("dense",), 16, weight=_BLEND_WEIGHT * _HALF)],
 }
 KINDS = tuple(BLOCKS)
 # Chosen by bench/similarity_eval.py --list on real music (bench/sets: Debian game soundtracks;
@@ -93,7 +102,7 @@ KINDS = tuple(BLOCKS)
 # beside the blend scored 0.629 / 0.861 / 0.974 / 0.545 with the expanded query but is not stored
 # (3 KB a track). See the README for what the mixed sets measure.
 BBNN_KIND = "blend"
-MUSICNN_KIND = "musicnn+dense_max+blend"
+MUSICNN_KIND = "musicnn_discriminant+blend"
 DEFAULT_KIND = BBNN_KIND  # what a library without MusiCNN analyses uses (see `default_kind`)
 
 
@@ -162,22 +171,65 @@ def principal_axes(x: np.ndarray, k: int) -> np.ndarray:
     return axes * np.where(signs == 0, 1.0, signs)[:, None]
 
 
-def fit_basis(kind: str, parts: list[np.ndarray]) -> Basis:
-    """Standardisation (and principal components) of every block, from these tracks."""
+def discriminant_axes(windows: list[np.ndarray], means: np.ndarray, k: int, shrinkage: float = SHRINKAGE) -> np.ndarray:
+    """The k leading discriminant axes, (D, k), with each track as a class: the directions along
+    which track means differ most relative to how much a track's own windows vary (so a change
+    from verse to chorus counts for less than a change from one song to another).
+
+    windows: some tracks' per-window vectors (each (n, D), n >= 2); means: every track's mean
+    vector (N, D), in the same (standardised) coordinates. The within-track covariance is shrunk
+    towards its mean variance by `shrinkage`. Signs as `principal_axes`'.
+    """
+    d = means.shape[1]
+    within = sum((w - w.mean(axis=0)).T @ (w - w.mean(axis=0)) for w in windows) / sum(len(w) for w in windows)
+    within = within + shrinkage * np.trace(within) / d * np.eye(d)
+    values, vectors = np.linalg.eigh(within)
+    whiten = (vectors / np.sqrt(np.maximum(values, 1e-12))) @ vectors.T
+    centred = means - means.mean(axis=0)
+    between = whiten @ (centred.T @ centred / max(len(means) - 1, 1)) @ whiten
+    spread, directions = np.linalg.eigh(between)
+    axes = (whiten @ directions[:, np.argsort(spread)[::-1][:k]]).T
+    signs = np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])
+    return (axes * np.where(signs == 0, 1.0, signs)[:, None]).T
+
+
+def fit_basis(kind: str, parts: list[np.ndarray], windows: dict[int, list[np.ndarray]] | None = None) -> Basis:
+    """Standardisation (and principal or discriminant components) of every block, from these
+    tracks; windows: per block index, some tracks' per-window vectors (see `stored_windows`)."""
     blocks = []
-    for spec, raw in zip(BLOCKS[kind], parts):
-        n_components = spec.components
+    for i, (spec, raw) in enumerate(zip(BLOCKS[kind], parts)):
         raw = np.asarray(raw, np.float32)
         if len(raw) > 1:
             mean, std = raw.mean(axis=0), raw.std(axis=0) + 1e-6
         else:  # one track: nothing to standardise against
             mean, std = np.zeros(raw.shape[1], np.float32), np.ones(raw.shape[1], np.float32)
-        components = None
-        k = min(n_components or 0, len(raw) - 1, raw.shape[1])
-        if n_components and k >= 1:
-            components = principal_axes((raw - mean) / std, k).T.astype(np.float32)
+        components = _components(spec, (raw - mean) / std, [(w - mean) / std for w in (windows or {}).get(i, [])])
         blocks.append(Block(mean.astype(np.float32), std.astype(np.float32), components, spec.weight))
     return Basis(kind, blocks)
+
+
+MIN_DISCRIMINANT_TRACKS = 20  # with per-window vectors; fewer: principal axes instead
+
+
+def _components(spec: BlockSpec, standardised: np.ndarray, windows: list[np.ndarray]) -> np.ndarray | None:
+    """(D, k) projection of a block, or None when it keeps every feature."""
+    k = min(spec.components or 0, len(standardised) - 1, standardised.shape[1])
+    if not spec.components or k < 1:
+        return None
+    if spec.discriminant and len(windows) >= MIN_DISCRIMINANT_TRACKS:
+        return discriminant_axes(windows, standardised, k).astype(np.float32)
+    return principal_axes(standardised, k).T.astype(np.float32)
+
+
+WINDOW_TRACKS = 5000  # tracks whose per-window vectors fit a discriminant block (all of a smaller library)
+
+
+def stored_windows(library, model: str, kind: str) -> dict[int, list[np.ndarray]]:
+    """Per discriminant block of the representation (by index): the per-window embeddings of up
+    to WINDOW_TRACKS tracks of its source model."""
+    sources = {GENRE: model, TAGGER: library.tagger_key()}
+    return {i: library.window_embeddings(sources[spec.source], limit=WINDOW_TRACKS)
+            for i, spec in enumerate(BLOCKS[kind]) if spec.discriminant and sources[spec.source]}
 
 
 def needs_tagger(kind: str) -> bool:
@@ -248,7 +300,7 @@ def _load_kind(path: Path, version: int, stamp: int) -> str | None:
 def features(library, model: str, kind: str) -> tuple[np.ndarray, np.ndarray, Basis]:
     """(track ids, unit rows, the basis fitted on them) of a representation."""
     ids, parts = stored_parts(library, model, kind)
-    basis = fit_basis(kind, parts) if len(ids) else Basis(kind)
+    basis = fit_basis(kind, parts, stored_windows(library, model, kind)) if len(ids) else Basis(kind)
     return ids, basis.apply(parts) if len(ids) else np.zeros((0, 0), np.float32), basis
 
 

@@ -23,6 +23,7 @@ class Ear(Protocol):
     front_end: tuple[str, dict]  # (kind, spec) for model.frontend.build in the workers
     clip_seconds: float  # the span length it wants (the scan's windows follow the first ear)
     batch_windows: int  # windows per infer() call
+    per_window: bool  # a row without every window's embedding (older versions) is heard again
 
     def infer(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Per-window outputs of a batch: every array has one row per window, float32."""
@@ -38,6 +39,7 @@ class LoadedEar:
     becomes its predictor (`_predictor_for`) and how many windows a GPU batch takes."""
 
     gpu_batch_windows = 64
+    per_window = False
 
     def __init__(self, manifest, load, device: str | None, precision: str, batch_windows: int | None) -> None:
         self.manifest = manifest

@@ -68,12 +68,13 @@ def walk(roots: list[str], progress: Callable[[ScanProgress], None] | None,
 
 
 def classify(library: Library, roots: list[str], found: list[discover.Found], unreachable: list[tuple[str, str]],
-             ear_keys: dict[str, str], retry_failed: bool = False) -> Plan:
+             ear_keys: dict[str, str], retry_failed: bool = False, per_window: set[str] = frozenset()) -> Plan:
     """Sort the files found against the library (ear_keys: ear name -> analyses key). A file that
-    failed before is tried again only when it changed, or when `retry_failed` asks for it."""
+    failed before is tried again only when it changed, or when `retry_failed` asks for it. The
+    ears named in `per_window` hear again a file whose row lacks every window's embedding."""
     plan = Plan(roots, found, unreachable)
     plan.existing = library.scan_tracks()
-    analysed = {name: library.analysed_ids(key) for name, key in ear_keys.items()}
+    analysed = {name: library.analysed_ids(key, name in per_window) for name, key in ear_keys.items()}
     failed = library.failed_files(tuple(RETRIED_REASONS))
     for f in found:
         key = to_db(f.path)

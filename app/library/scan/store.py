@@ -47,7 +47,8 @@ class TrackWriter:
         moved_from = self._moved_from(meta.fingerprint, job.path)
         if moved_from:
             track_id = self._move(moved_from, job.path, fields, job.folder)
-            needs = [e for e in job.ears if track_id not in self.library.analysed_ids(self.ears[e].key)]
+            needs = [e for e in job.ears
+                     if track_id not in self.library.analysed_ids(self.ears[e].key, self.ears[e].per_window)]
         else:
             track_id = self._upsert(job.path, meta.fingerprint, fields)
             needs = list(job.ears)
@@ -55,7 +56,7 @@ class TrackWriter:
             self.fail(job, meta.error[0], meta.error[1], track_id)
             return None, Decision([])
         if meta.awaiting:
-            needs = [e for e in needs if not self._copy_twin(meta.fingerprint, track_id, self.ears[e].key)]
+            needs = [e for e in needs if not self._copy_twin(meta.fingerprint, track_id, self.ears[e])]
         else:
             needs = list(job.ears)  # the reader went on without asking
         self.summary.stage_seconds["store"] += time.perf_counter() - t0
@@ -93,9 +94,10 @@ class TrackWriter:
             self.library.forget_analyses(old[1])  # new audio in the same file: every model's result is stale
         return self.library.upsert_track(path, **fields)
 
-    def _copy_twin(self, fingerprint: str | None, track_id: int, key: str) -> bool:
+    def _copy_twin(self, fingerprint: str | None, track_id: int, ear: Ear) -> bool:
         """Copy the analysis of another track with the same audio (a copy of the file), if any."""
-        twin = self.library.analysed_twin(fingerprint, track_id, key)
+        key = ear.key
+        twin = self.library.analysed_twin(fingerprint, track_id, key, ear.per_window)
         if twin is None:
             return False
         self.library.copy_analysis(twin, track_id, key)
