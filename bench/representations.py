@@ -74,6 +74,16 @@ BLEND_REPS: dict[str, list[BlockSpec]] = {
         B("musicnn", "penultimate", lda=k), B("bbnn", "embedding", weight=0.75 / 2 ** 0.5),
         B("bbnn", "dense", pca=16, weight=0.75 / 2 ** 0.5)] for k in (16, 32, 64)},
     **{f"mc-penult lda{k}": [B("musicnn", "penultimate", lda=k)] for k in (32,)},
+    "mc-penult lda32 + bb-embedding lda16 + bb-dense pca16 x0.75": [
+        B("musicnn", "penultimate", lda=32), B("bbnn", "embedding", lda=16, weight=0.75 / 2 ** 0.5),
+        B("bbnn", "dense", pca=16, weight=0.75 / 2 ** 0.5)],
+    "mc-penult lda32 + bb-embedding + bb-dense lda16 x0.75": [
+        B("musicnn", "penultimate", lda=32), B("bbnn", "embedding", weight=0.75 / 2 ** 0.5),
+        B("bbnn", "dense", lda=16, weight=0.75 / 2 ** 0.5)],
+    "bb-embedding + bb-dense lda16": [B("bbnn", "embedding", weight=2 ** -0.5), B("bbnn", "dense", lda=16, weight=2 ** -0.5)],
+    "mc-penult lda32 + mc-dense-max pca32 x0.5 + bb-blend x0.75": [
+        B("musicnn", "penultimate", lda=32), B("musicnn", "dense", "max", pca=32, weight=0.5),
+        B("bbnn", "embedding", weight=0.75 / 2 ** 0.5), B("bbnn", "dense", pca=16, weight=0.75 / 2 ** 0.5)],
     "mc-penult pca64 + mc-dense-max pca64 + bb-blend x0.75": [
         B("musicnn", "penultimate", weight=2 ** -0.5, pca=64), B("musicnn", "dense", "max", weight=2 ** -0.5, pca=64),
         B("bbnn", "embedding", weight=0.75 / 2 ** 0.5), B("bbnn", "dense", pca=16, weight=0.75 / 2 ** 0.5)],

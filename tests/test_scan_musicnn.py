@@ -97,6 +97,16 @@ def test_musicnn_hears_again_a_track_analysed_before_it_kept_every_patch(random_
                                                                  [long])}
     assert again[bbnn] == rows[bbnn] and again[tagger] > rows[tagger]  # MusiCNN alone heard it again
     assert long in lib.analysed_ids(tagger, per_window=True)
+    bbnn_windows = lib.db.execute("SELECT length(window_embeddings), length(window_dense) FROM analyses"
+                                  " WHERE model = ? AND track_id = ?", [bbnn, long]).fetchone()
+    assert bbnn_windows == (2 * 32 * 2, 2 * 416 * 2)  # BBNN keeps every window's dense vector too
+    with lib.db.conn:
+        lib.db.execute("UPDATE analyses SET window_embeddings = NULL, window_dense = NULL WHERE model = ?", [bbnn])
+    assert main(["rescan", "--workers", "0"]) == 0
+    assert "2 analysed" in capsys.readouterr().out
+    latest = {r["model"]: r["analysed_at"] for r in lib.db.query("SELECT model, analysed_at FROM analyses WHERE track_id = ?",
+                                                                  [long])}
+    assert latest[tagger] == again[tagger] and latest[bbnn] > again[bbnn]  # BBNN alone this time
 
 
 def test_musicnn_can_be_switched_off(random_model, music, capsys):

@@ -79,11 +79,11 @@ def test_a_discriminant_block_uses_the_stored_windows_once_enough_tracks_have_th
         tid = lib.upsert_track(f"/m/{i}.ogg")
         lib.save_analysis(tid, key, np.arange(9) * 3.0, np.full((9, 5), 0.2), w, np.abs(w), 0.1)
     lib.tagger_key = lambda: key
-    spec_kind = "musicnn_discriminant+blend"
+    spec_kind = "musicnn_lda+blend"
     got = stored_windows(lib, "unused", spec_kind)
     assert list(got) == [0] and len(got[0]) == 60 and got[0][0].shape == (9, 20)
     np.testing.assert_allclose(got[0][3], windows[3], rtol=1e-3, atol=1e-4)  # float16 on disk
-    assert len(lib.window_embeddings(key, limit=7)) == 7
+    assert len(lib.window_vectors(key, limit=7)) == 7
     means = np.stack([w.mean(axis=0) for w in windows])
     emb, dense = np.ones((60, 32)), np.ones((60, 416))
     with_windows = fit_basis(spec_kind, [means, emb, dense], got).apply([means, emb, dense])[:, :1]

@@ -117,17 +117,20 @@ CREATE TABLE stale_analyses (
     embedding BLOB, embedding_std BLOB, dense BLOB, n_windows INTEGER, analysed_at REAL,
     analysis_seconds REAL, dense_max BLOB, top_labels TEXT, set_aside_at REAL, PRIMARY KEY (track_id, model));
 """
-# every window's (patch's) embedding, not only their mean and std (float16)
+# every window's (patch's) embedding, not only their mean and std, and where asked its dense
+# vector (float16): what the discriminant axes of a representation are fitted on
 _V5 = """
 ALTER TABLE analyses ADD COLUMN window_embeddings BLOB;
+ALTER TABLE analyses ADD COLUMN window_dense BLOB;
 ALTER TABLE stale_analyses ADD COLUMN window_embeddings BLOB;
+ALTER TABLE stale_analyses ADD COLUMN window_dense BLOB;
 """
 # Forward migrations: MIGRATIONS[i] takes the schema from version i to i + 1.
 MIGRATIONS = [_V1, _V2, _V3, _V4, _V5]
 # tables whose `model` column holds a models.key
 _KEYED_TABLES = ("analyses", "map_points", "clusters", "map_fits", "stale_analyses")
 _ANALYSIS_COLUMNS = ("track_id, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
-                     " dense, n_windows, analysed_at, analysis_seconds, dense_max, top_labels, window_embeddings")
+                     " dense, n_windows, analysed_at, analysis_seconds, dense_max, top_labels, window_embeddings, window_dense")
 TOP_LABELS = 5
 # a genre model's (BBNN's) analysis, told from a tagger's by its 32-value embedding (MusiCNN's has 200)
 _GENRE_ROW = "length(a.embedding) = 128"
@@ -179,6 +182,10 @@ def blob(array) -> bytes:
 def half_blob(array) -> bytes:
     """float16: per-window vectors, read in bulk only to fit a representation's axes."""
     return np.ascontiguousarray(np.asarray(array, dtype="<f2")).tobytes()
+
+
+def _per_window(vectors: np.ndarray, windows: int) -> bytes | None:
+    return half_blob(vectors) if vectors.ndim == 2 and len(vectors) == windows else None
 
 
 # a model key or name, candidates tried in order (key, then name), or a function giving either
@@ -483,8 +490,10 @@ class Library:
             return cur.lastrowid
 
     def save_analysis(self, track_id: int, model: str, window_starts, window_probs, embeddings, dense,
-                      seconds: float, classes: list[str] | None = None) -> None:
-        """Store one track's analysis (replacing any earlier one for this model)."""
+                      seconds: float, classes: list[str] | None = None, window_dense: bool = False) -> None:
+        """Store one track's analysis (replacing any earlier one for this model): per window (rows
+        of window_probs, embeddings, dense) and pooled. Every window's embedding is kept, and its
+        dense vector too when `window_dense`."""
         window_probs = np.asarray(window_probs, dtype=np.float32)
         embeddings = np.asarray(embeddings, dtype=np.float32)
         dense = np.asarray(dense, dtype=np.float32)
@@ -499,13 +508,13 @@ class Library:
             self.db.execute(
                 "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts,"
                 " window_probs, embedding, embedding_std, dense, dense_max, top_labels, n_windows, analysed_at,"
-                " analysis_seconds, window_embeddings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " analysis_seconds, window_embeddings, window_dense) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [track_id, model, blob(probs), labels[0], float(probs[order[0]]),
                  blob(window_starts), blob(window_probs), blob(embeddings.mean(axis=0)),
                  blob(embeddings.std(axis=0)), blob(dense.mean(axis=0) if dense.ndim == 2 else dense),
                  blob(dense.max(axis=0) if dense.ndim == 2 else dense), ", ".join(labels),
                  len(window_probs), time.time(), float(seconds),
-                 half_blob(embeddings) if embeddings.ndim == 2 and len(embeddings) == len(window_probs) else None])
+                 _per_window(embeddings, len(window_probs)), _per_window(dense, len(window_probs)) if window_dense else None])
             self.db.execute("DELETE FROM errors WHERE track_id = ?", [track_id])
             self.db.execute("DELETE FROM stale_analyses WHERE track_id = ? AND model = ?", [track_id, model])
 
@@ -547,7 +556,7 @@ class Library:
     def analysed_ids(self, key: str, per_window: bool = False) -> set[int]:
         """Tracks with a sound analysis under this model key (rows with NaN, stored by older
         versions, have top_prob NULL and do not count: the next scan analyses them again).
-        per_window: only rows that keep every window's embedding (written since schema 5)."""
+        per_window: only rows that keep every window's vectors (written since schema 5)."""
         extra = " AND window_embeddings IS NOT NULL" if per_window else ""
         return {r[0] for r in self.db.execute(
             "SELECT track_id FROM analyses WHERE model = ? AND top_prob IS NOT NULL" + extra, [key])}
@@ -848,20 +857,23 @@ class Library:
         keep = finite_rows(matrix)
         return ids[keep], matrix[keep].astype(np.float32)
 
-    def window_embeddings(self, model: str | None = None, limit: int | None = None) -> list[np.ndarray]:
-        """Every window's (patch's) embedding, one (windows, D) float32 array per present track
-        analysed since schema 5 with at least two windows; at most `limit` tracks, spread evenly
-        over the track ids (the same ones for the same library)."""
+    def window_vectors(self, model: str | None = None, kind: str = "embedding", limit: int | None = None) -> list[np.ndarray]:
+        """Every window's (patch's) embedding or dense vector (kind), one (windows, D) float32 array
+        per present track that has them (analysed since schema 5) and at least two windows; at most
+        `limit` tracks, spread evenly over the track ids (the same ones for the same library)."""
+        if kind not in ("embedding", "dense"):
+            raise ValueError(f"unknown per-window vector kind {kind!r}")
+        column = f"window_{'embeddings' if kind == 'embedding' else 'dense'}"
         model = self._model(model)
         ids = [r[0] for r in self.db.execute(
             "SELECT a.track_id FROM analyses a JOIN tracks t ON t.id = a.track_id WHERE a.model = ? AND NOT t.missing"
-            " AND a.window_embeddings IS NOT NULL AND a.n_windows >= 2 ORDER BY a.track_id", [model])]
+            f" AND a.{column} IS NOT NULL AND a.n_windows >= 2 ORDER BY a.track_id", [model])]
         if limit is not None and len(ids) > limit:
             ids = [ids[i] for i in np.linspace(0, len(ids) - 1, limit).round().astype(int)]
         out = []
         for chunk in _chunks(ids):
             for n, data in self.db.execute(
-                    f"SELECT n_windows, window_embeddings FROM analyses WHERE model = ? AND track_id IN ({_marks(chunk)})",
+                    f"SELECT n_windows, {column} FROM analyses WHERE model = ? AND track_id IN ({_marks(chunk)})",
                     [model, *chunk]):
                 windows = np.frombuffer(data, dtype="<f2").astype(np.float32).reshape(n, -1)
                 if np.isfinite(windows).all():
@@ -1088,9 +1100,9 @@ class Library:
             self.db.execute(
                 "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts,"
                 " window_probs, embedding, embedding_std, dense, dense_max, top_labels, n_windows, analysed_at,"
-                " analysis_seconds, window_embeddings)"
+                " analysis_seconds, window_embeddings, window_dense)"
                 " SELECT ?, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
-                " dense, dense_max, top_labels, n_windows, analysed_at, 0, window_embeddings"
+                " dense, dense_max, top_labels, n_windows, analysed_at, 0, window_embeddings, window_dense"
                 " FROM analyses WHERE track_id = ? AND model = ?",
                 [target, source, model])
 

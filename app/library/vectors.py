@@ -9,15 +9,22 @@ A track has up to two analyses, keyed by model: the genre model's (BBNN) and the
     probs      the genre probabilities
     combined   embedding, dense and probs as three equally weighted blocks
     blend      the embedding and the 16 principal components of the dense features, two equally
-               weighted blocks (48-d): the BBNN-only default
+               weighted blocks (48-d)
+    blend_lda  the same with the dense features' 16 discriminant axes instead (see below): the
+               BBNN-only default
     musicnn    MusiCNN's 200-d penultimate layer, mean over its patches
     musicnn_dense_max  MusiCNN's 200-d dense layer, max over its patches
     musicnn+blend  musicnn (weight 1) beside blend (its two blocks together weight 0.75), 248-d
     musicnn+dense_max+blend  the 64 principal components of musicnn and of musicnn_dense_max
                (two blocks, together weight 1) beside blend (weight 0.75), 176-d
-    musicnn_discriminant+blend  MusiCNN's penultimate mean projected on its 32 discriminant axes
-               (fitted on every patch: what tells tracks apart, not what varies within one) beside
-               blend (weight 0.75), 80-d: the default when MusiCNN has analysed every track BBNN has
+    musicnn_lda+blend  MusiCNN's penultimate mean projected on its 32 discriminant axes beside
+               blend (weight 0.75), 80-d
+    musicnn_lda+blend_lda  the same beside blend_lda: the default when MusiCNN has analysed every
+               track BBNN has
+Discriminant axes (linear discriminant analysis with every track as its own class, fitted on
+every window's or patch's vectors): the directions along which tracks differ most relative to
+how much one track's windows vary, so a track's verse and chorus count as the same track and
+what sets one piece (or soundtrack) apart from another counts most.
 A `Basis` is fitted on a library: every block is standardised over the tracks (feature mean 0,
 unit variance: the ReLU features are all positive, so raw cosines are all close to 1), projected
 on its principal components where the representation says so, L2-normalised and weighted; the
@@ -49,7 +56,7 @@ class BlockSpec:
     weight: float = 1.0  # the block's length in a row before the row is normalised
     source: str = GENRE
     # the components are discriminant axes (`discriminant_axes`: what tells tracks apart rather
-    # than what varies within one), fitted on every window's embedding; kinds must be ("embedding",)
+    # than what varies within one), fitted on every window's vectors; kinds ("embedding",) or ("dense",)
     discriminant: bool = False
 
 
@@ -73,9 +80,13 @@ BLOCKS: dict[str, list[BlockSpec]] = {
                                 BlockSpec(("dense_max",), 64, weight=_HALF, source=TAGGER),
                                 BlockSpec(("embedding",), weight=_BLEND_WEIGHT * _HALF),
                                 BlockSpec(("dense",), 16, weight=_BLEND_WEIGHT * _HALF)],
-    "musicnn_discriminant+blend": [BlockSpec(("embedding",), 32, source=TAGGER, discriminant=True),
-                                   BlockSpec(("embedding",), weight=_BLEND_WEIGHT * _HALF),
-                                   BlockSpec(("dense",), 16, weight=_BLEND_WEIGHT * _HALF)],
+    "blend_lda": [BlockSpec(("embedding",)), BlockSpec(("dense",), 16, discriminant=True)],
+    "musicnn_lda+blend": [BlockSpec(("embedding",), 32, source=TAGGER, discriminant=True),
+                          BlockSpec(("embedding",), weight=_BLEND_WEIGHT * _HALF),
+                          BlockSpec(("dense",), 16, weight=_BLEND_WEIGHT * _HALF)],
+    "musicnn_lda+blend_lda": [BlockSpec(("embedding",), 32, source=TAGGER, discriminant=True),
+                              BlockSpec(("embedding",), weight=_BLEND_WEIGHT * _HALF),
+                              BlockSpec(("dense",), 16, weight=_BLEND_WEIGHT * _HALF, discriminant=True)],
 }
 KINDS = tuple(BLOCKS)
 # Chosen by bench/similarity_eval.py --list on real music (bench/sets: Debian game soundtracks;
@@ -101,8 +112,8 @@ KINDS = tuple(BLOCKS)
 # +-0.03 either way), diffusion over the k-nearest graph. MusiCNN's 753-d mid-end mean pool
 # beside the blend scored 0.629 / 0.861 / 0.974 / 0.545 with the expanded query but is not stored
 # (3 KB a track). See the README for what the mixed sets measure.
-BBNN_KIND = "blend"
-MUSICNN_KIND = "musicnn_discriminant+blend"
+BBNN_KIND = "blend_lda"
+MUSICNN_KIND = "musicnn_lda+blend_lda"
 DEFAULT_KIND = BBNN_KIND  # what a library without MusiCNN analyses uses (see `default_kind`)
 
 
@@ -208,7 +219,10 @@ def fit_basis(kind: str, parts: list[np.ndarray], windows: dict[int, list[np.nda
     return Basis(kind, blocks)
 
 
-MIN_DISCRIMINANT_TRACKS = 20  # with per-window vectors; fewer: principal axes instead
+# Discriminant axes need tracks with per-window vectors: at least this many, and at least a quarter
+# as many within-track degrees of freedom (windows minus one, summed) as the block has features;
+# fewer: principal axes instead.
+MIN_DISCRIMINANT_TRACKS = 20
 
 
 def _components(spec: BlockSpec, standardised: np.ndarray, windows: list[np.ndarray]) -> np.ndarray | None:
@@ -216,7 +230,7 @@ def _components(spec: BlockSpec, standardised: np.ndarray, windows: list[np.ndar
     k = min(spec.components or 0, len(standardised) - 1, standardised.shape[1])
     if not spec.components or k < 1:
         return None
-    if spec.discriminant and len(windows) >= MIN_DISCRIMINANT_TRACKS:
+    if spec.discriminant and _enough(windows, standardised.shape[1]):
         return discriminant_axes(windows, standardised, k).astype(np.float32)
     return principal_axes(standardised, k).T.astype(np.float32)
 
@@ -228,8 +242,12 @@ def stored_windows(library, model: str, kind: str) -> dict[int, list[np.ndarray]
     """Per discriminant block of the representation (by index): the per-window embeddings of up
     to WINDOW_TRACKS tracks of its source model."""
     sources = {GENRE: model, TAGGER: library.tagger_key()}
-    return {i: library.window_embeddings(sources[spec.source], limit=WINDOW_TRACKS)
+    return {i: library.window_vectors(sources[spec.source], spec.kinds[0], limit=WINDOW_TRACKS)
             for i, spec in enumerate(BLOCKS[kind]) if spec.discriminant and sources[spec.source]}
+
+
+def _enough(windows: list[np.ndarray], features: int) -> bool:
+    return len(windows) >= MIN_DISCRIMINANT_TRACKS and sum(len(w) - 1 for w in windows) >= features / 4
 
 
 def needs_tagger(kind: str) -> bool:

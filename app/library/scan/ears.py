@@ -39,7 +39,9 @@ class LoadedEar:
     becomes its predictor (`_predictor_for`) and how many windows a GPU batch takes."""
 
     gpu_batch_windows = 64
-    per_window = False
+    # vectors.py fits discriminant axes on every window's vectors: a row stored before they were
+    # kept (schema 5) is heard again by its ear on the next scan
+    per_window = True
 
     def __init__(self, manifest, load, device: str | None, precision: str, batch_windows: int | None) -> None:
         self.manifest = manifest
@@ -90,7 +92,7 @@ class BBNNEar(LoadedEar):
     def store(self, library, track_id: int, starts: list[float], outputs: dict[str, np.ndarray],
               seconds: float) -> None:
         library.save_analysis(track_id, self.key, starts, outputs["probs"], outputs["embedding"],
-                              outputs["dense"], seconds, classes=self.manifest.classes)
+                              outputs["dense"], seconds, classes=self.manifest.classes, window_dense=True)
 
 
 def bbnn_ear(store, name: str | None, device: str | None = None, precision: str = "auto",

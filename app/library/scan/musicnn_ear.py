@@ -28,7 +28,6 @@ class MusicnnEar(LoadedEar):
     """The Ear interface of app/library/scan/ears.py for the MusiCNN tagger."""
 
     gpu_batch_windows = 16
-    per_window = True  # vectors.py fits MusiCNN's discriminant axes on every patch's embedding
 
     def __init__(self, manifest, load, clip_seconds: float, device: str | None = None, precision: str = "auto",
                  batch_windows: int | None = None, keep: int | None = PATCHES_PER_WINDOW) -> None:
