@@ -175,12 +175,12 @@ def _report_maps(lib, model: str, n_groups: int, group_of) -> None:
 
 def _renormalise(lib, model: str, kind: str, index, keep: np.ndarray) -> np.ndarray:
     """The representation's unit rows with its basis fitted on the kept tracks only."""
-    from app.library.vectors import fit_basis, stored_parts
+    from app.library.vectors import fit_basis, stored_parts, stored_windows
 
     ids, parts = stored_parts(lib, model, kind)
     assert np.array_equal(ids, index.ids)
     kept = [p[keep] for p in parts]
-    return fit_basis(kind, kept).apply(kept)
+    return fit_basis(kind, kept, stored_windows(lib, model, kind, ids[keep])).apply(kept)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 Builds a library of N tracks with generated embeddings and dense features (50 groups) straight
 in the database, then times `similar` with the default representation (exact numpy search over
 the cached normalised matrix, with metadata) after warm-up, the ranking step alone with k-reciprocal\nre-ranking against the expanded query (a ratio, same run), and `sonic_path`. --musicnn also
-stores MusiCNN's analysis per track (two 200-d vectors), so the default is the 448-d MusiCNN + BBNN blend.
+stores MusiCNN's analysis per track (every patch's 200-d penultimate vector, their mean, a dense max), so the
+default is MusiCNN's discriminant axes beside BBNN's blend. Every track keeps its per-window vectors,
+as a scan stores them, so the first query fits the discriminant axes.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 def build(n: int, musicnn: bool = False) -> tuple:
     os.environ["CRATEDIGGER_HOME"] = tempfile.mkdtemp(prefix="cratedigger-simbench-")
-    from app.library.db import Library, blob
+    from app.library.db import Library, blob, half_blob
 
     lib = Library()
 
@@ -46,15 +48,19 @@ def build(n: int, musicnn: bool = False) -> tuple:
                 probs = np.full(10, 0.05, np.float32)
                 probs[c % 10] = 0.55
                 rows.append((i + 1, f"/music/{c}/{i}.mp3", f"Artist {i % 997}", f"Album {i % 4999}", f"Track {i}", 200.0, now))
+                windows = dense_centres[c] + rng.normal(size=(3, 416))  # every window's vectors, as a scan keeps them
                 analyses.append((i + 1, "bench", blob(probs), f"g{c % 10}", 0.55, blob(emb), blob(np.abs(rng.normal(size=32)) * 0.1),
-                                 blob(dense_centres[c] + rng.normal(size=416)), 3))
+                                 blob(windows.mean(axis=0)), 3, half_blob(emb + 0.1 * rng.normal(size=(3, 32))),
+                                 half_blob(windows)))
             lib.db.conn.executemany("INSERT INTO tracks(id, path, artist, album, title, duration, first_seen) VALUES (?,?,?,?,?,?,?)", rows)
-            lib.db.conn.executemany("INSERT INTO analyses(track_id, model, probs, top_genre, top_prob, embedding, embedding_std, dense, n_windows)"
-                                    " VALUES (?,?,?,?,?,?,?,?,?)", analyses)
-            if musicnn:  # the tagger's 200-d penultimate mean and dense max beside BBNN's
-                lib.db.conn.executemany("INSERT INTO analyses(track_id, model, embedding, dense_max, n_windows)"
-                                        " VALUES (?,?,?,?,?)", [(a[0], "bench-tagger", blob(rng.normal(size=200)),
-                                                                 blob(rng.normal(size=200)), 9) for a in analyses])
+            lib.db.conn.executemany("INSERT INTO analyses(track_id, model, probs, top_genre, top_prob, embedding, embedding_std,"
+                                    " dense, n_windows, window_embeddings, window_dense) VALUES (?,?,?,?,?,?,?,?,?,?,?)", analyses)
+            if musicnn:  # the tagger's 200-d penultimate (every patch's, and their mean) and dense max beside BBNN's
+                patches = rng.normal(size=(len(analyses), 9, 200))
+                lib.db.conn.executemany("INSERT INTO analyses(track_id, model, embedding, dense_max, n_windows, window_embeddings)"
+                                        " VALUES (?,?,?,?,?,?)", [(a[0], "bench-tagger", blob(p.mean(axis=0)),
+                                                                   blob(rng.normal(size=200)), 9, half_blob(p))
+                                                                  for a, p in zip(analyses, patches)])
         lib._bump()
     if musicnn:
         lib.tagger_key = lambda: "bench-tagger"  # the model store would name its installed MusiCNN

@@ -857,21 +857,25 @@ class Library:
         keep = finite_rows(matrix)
         return ids[keep], matrix[keep].astype(np.float32)
 
-    def window_vectors(self, model: str | None = None, kind: str = "embedding", limit: int | None = None) -> list[np.ndarray]:
+    def window_vectors(self, model: str | None = None, kind: str = "embedding", limit: int | None = None,
+                       ids: Iterable[int] | None = None) -> list[np.ndarray]:
         """Every window's (patch's) embedding or dense vector (kind), one (windows, D) float32 array
-        per present track that has them (analysed since schema 5) and at least two windows; at most
-        `limit` tracks, spread evenly over the track ids (the same ones for the same library)."""
+        per present track (of `ids` when given) that has them (analysed since schema 5) and at
+        least two windows; at most `limit` tracks, spread evenly over the track ids (the same ones
+        for the same library)."""
         if kind not in ("embedding", "dense"):
             raise ValueError(f"unknown per-window vector kind {kind!r}")
         column = f"window_{'embeddings' if kind == 'embedding' else 'dense'}"
         model = self._model(model)
-        ids = [r[0] for r in self.db.execute(
+        wanted = None if ids is None else {int(i) for i in ids}
+        have = [r[0] for r in self.db.execute(
             "SELECT a.track_id FROM analyses a JOIN tracks t ON t.id = a.track_id WHERE a.model = ? AND NOT t.missing"
-            f" AND a.{column} IS NOT NULL AND a.n_windows >= 2 ORDER BY a.track_id", [model])]
-        if limit is not None and len(ids) > limit:
-            ids = [ids[i] for i in np.linspace(0, len(ids) - 1, limit).round().astype(int)]
+            f" AND a.{column} IS NOT NULL AND a.n_windows >= 2 ORDER BY a.track_id", [model])
+            if wanted is None or r[0] in wanted]
+        if limit is not None and len(have) > limit:
+            have = [have[i] for i in np.linspace(0, len(have) - 1, limit).round().astype(int)]
         out = []
-        for chunk in _chunks(ids):
+        for chunk in _chunks(have):
             for n, data in self.db.execute(
                     f"SELECT n_windows, {column} FROM analyses WHERE model = ? AND track_id IN ({_marks(chunk)})",
                     [model, *chunk]):

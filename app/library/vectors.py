@@ -89,29 +89,33 @@ BLOCKS: dict[str, list[BlockSpec]] = {
                               BlockSpec(("dense",), 16, weight=_BLEND_WEIGHT * _HALF, discriminant=True)],
 }
 KINDS = tuple(BLOCKS)
-# Chosen by bench/similarity_eval.py --list on real music (bench/sets: Debian game soundtracks;
-# the authors' GTZAN fold 5 with 3 windows per track; MusiCNN on 3 of the 10 3-s patches of each
-# window), P@5 of same-label neighbours as `similar` ranks them (k-reciprocal re-ranking, see
-# reranking.py; in brackets by the cosine to the query expanded with its 3 nearest tracks, the
-# ranking before it):
-#                                    blend          musicnn        musicnn+blend  musicnn+dense_max+blend
-#   7 soundtracks, by package (125)  0.566 (0.573)  0.590 (0.584)  0.646 (0.630)  0.672 (0.643)
-#   5 of them (85)                   0.838 (0.795)  0.784 (0.786)  0.866 (0.849)  0.904 (0.859)
-#   3 styles: orchestral, electronic,0.906 (0.902)  0.936 (0.943)  0.955 (0.951)  0.962 (0.955)
-#     MIDI tunes (53)
-#   8 packages, 12 each (94)         0.485 (0.481)  0.477 (0.451)  0.515 (0.526)  0.555 (0.543)
-# MusiCNN hears style and instrumentation that BBNN's ten GTZAN genres do not tell apart; BBNN's
-# blend adds a sense of production (same soundtrack) that lifts MusiCNN on the mixed sets; the
-# max of MusiCNN's dense layer over the patches adds its loudest moments to the penultimate mean.
-# 64 principal components of each MusiCNN block score as all 200 at 176 dimensions instead of 448.
-# Tried and not kept (within 0.02, or worse): blend weights 0.5 and 1.0, MusiCNN's tag
-# probabilities or penultimate std as another block, PCA whitening of a block (0.10-0.20 worse),
-# log-mel and MFCC statistics (a "production" block), hubness reduction (CSLS, local scaling,
-# mutual proximity: within +-0.015), patch-set (Chamfer) similarity instead of pooled vectors,
-# MusiCNN's MagnaTagATune weights (MTT_musicnn, in the same wheel) as another block (within
-# +-0.03 either way), diffusion over the k-nearest graph. MusiCNN's 753-d mid-end mean pool
-# beside the blend scored 0.629 / 0.861 / 0.974 / 0.545 with the expanded query but is not stored
-# (3 KB a track). See the README for what the mixed sets measure.
+# Chosen on real music (bench/sets: Debian game soundtracks labelled by package, or by style; the
+# authors' GTZAN fold 5 with 3 windows per track; MusiCNN on 3 patches per window). P@5 of
+# same-label neighbours, each set scanned by the app into its own library and every track asked
+# for `similar` (bench/similarity_eval.py FOLDER; k-reciprocal re-ranking, see reranking.py):
+#                                  7 soundtracks  5 of them  3 styles  8 packages, 12 each
+#   blend                          0.573          0.840      0.906     0.485
+#   blend_lda (BBNN alone)         0.622          0.875      0.906     0.553
+#   musicnn (MusiCNN alone)        0.595          0.772      0.936     0.470
+#   musicnn+dense_max+blend        0.656          0.885      0.958     0.532
+#   musicnn_lda+blend              0.691          0.892      0.962     0.587
+#   musicnn_lda+blend_lda          0.702          0.920      0.962     0.606   (the default)
+# (125, 85, 53 and 94 tracks.) MusiCNN hears style and instrumentation that BBNN's ten GTZAN
+# genres do not tell apart; BBNN's blend adds a sense of production (same soundtrack). The
+# discriminant axes matter most: a track's patches (verse, chorus, breaks) vary a lot inside
+# MusiCNN's space, and principal axes follow that variation; discriminant axes discount it. With
+# the three styles' 53 tracks BBNN's 416-d dense block has too few windows for its discriminant
+# axes and keeps principal ones (blend_lda = blend there). Parameters (32 and 16 axes, shrinkage
+# 0.03) were chosen on the 8-package set, whose rule was written before any score on it was seen
+# (bench/similarity_eval.py --list, which reproduces the scan's patches from a feature cache).
+# Tried and not kept (within 0.02, or worse, in that list mode): blend weights 0.5 and 1.0,
+# MusiCNN's tag probabilities or penultimate std as another block, PCA whitening of a block
+# (0.10-0.20 worse), log-mel and MFCC statistics (a "production" block), hubness reduction (CSLS,
+# local scaling, mutual proximity), similarity of patch sets (Chamfer), MusiCNN's MagnaTagATune
+# weights (MTT_musicnn, same wheel) as another block, diffusion over the k-nearest graph, the max
+# of MusiCNN's dense layer beside its discriminant axes, discriminant axes for BBNN's 32-d
+# embedding (0.02 worse on the seven soundtracks), a diagonal within-track variance instead of the
+# full covariance (0.03-0.06 worse).
 BBNN_KIND = "blend_lda"
 MUSICNN_KIND = "musicnn_lda+blend_lda"
 DEFAULT_KIND = BBNN_KIND  # what a library without MusiCNN analyses uses (see `default_kind`)
@@ -238,11 +242,11 @@ def _components(spec: BlockSpec, standardised: np.ndarray, windows: list[np.ndar
 WINDOW_TRACKS = 5000  # tracks whose per-window vectors fit a discriminant block (all of a smaller library)
 
 
-def stored_windows(library, model: str, kind: str) -> dict[int, list[np.ndarray]]:
-    """Per discriminant block of the representation (by index): the per-window embeddings of up
-    to WINDOW_TRACKS tracks of its source model."""
+def stored_windows(library, model: str, kind: str, ids=None) -> dict[int, list[np.ndarray]]:
+    """Per discriminant block of the representation (by index): the per-window vectors of up to
+    WINDOW_TRACKS tracks (of `ids` when given) of its source model."""
     sources = {GENRE: model, TAGGER: library.tagger_key()}
-    return {i: library.window_vectors(sources[spec.source], spec.kinds[0], limit=WINDOW_TRACKS)
+    return {i: library.window_vectors(sources[spec.source], spec.kinds[0], limit=WINDOW_TRACKS, ids=ids)
             for i, spec in enumerate(BLOCKS[kind]) if spec.discriminant and sources[spec.source]}
 
 
