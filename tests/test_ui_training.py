@@ -146,6 +146,17 @@ def test_start_without_folder_explains(qtbot):
     assert "not a folder" in tab.status.text()
 
 
+def test_busy_lasts_until_the_runs_outcome_is_shown(qtbot):
+    tab = TrainingTab()
+    qtbot.addWidget(tab)
+    tab.folder_edit.setText("/nonexistent/folder")
+    tab.start_button.click()
+    assert tab.thread.wait(30_000)  # the thread is done; its last signals wait for the event loop
+    assert tab.busy and "not a folder" not in tab.status.text()
+    qtbot.waitUntil(lambda: not tab.busy, timeout=30_000)
+    assert "not a folder" in tab.status.text() and tab.start_button.isEnabled()
+
+
 def test_use_model_leaves_the_offer_to_a_connected_window(qtbot, tiny_dir, monkeypatch):
     from app.home import model_store
     from model.train.datasets import scan_folder

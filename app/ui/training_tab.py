@@ -120,6 +120,7 @@ class TrainingTab(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.thread: TrainThread | None = None
+        self._running = False  # from _launch until the thread's end is handled here (after its last message)
         self.helper: CallThread | None = None  # estimate or evaluation
         self._devices_probed = False
         self._eta = -1.0
@@ -413,7 +414,9 @@ class TrainingTab(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self.thread is not None and self.thread.isRunning()
+        # not only the thread's isRunning(): it turns False before the thread's last signals (failed,
+        # done, stopped) reach this tab, and the tab would look idle with its outcome unsaid
+        return self._running or (self.thread is not None and self.thread.isRunning())
 
     def config(self):
         from model.train.loop import TrainConfig
@@ -471,6 +474,7 @@ class TrainingTab(QWidget):
         self.stop_button.setEnabled(True)
         self._eta = -1.0
         self._say("Preparing the data set…")
+        self._running = True
         thread.start()
 
     def stop(self) -> None:
@@ -484,6 +488,7 @@ class TrainingTab(QWidget):
         if self.thread is not None and self.thread.isRunning():
             self.thread.request_stop()
             self.thread.wait(timeout_ms)
+        self._running = self.thread is not None and self.thread.isRunning()
         if self.helper is not None and self.helper.isRunning():
             self.helper.wait(timeout_ms)
 
@@ -555,6 +560,7 @@ class TrainingTab(QWidget):
         self.status.setText(f"Training failed: {message}")
 
     def _on_thread_end(self) -> None:
+        self._running = False
         rid = self.thread.run_id if self.thread else None
         for b in (self.start_button, self.resume_button, self.estimate_button):
             b.setEnabled(True)
