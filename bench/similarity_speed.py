@@ -41,7 +41,7 @@ def build(n: int, musicnn: bool = False) -> tuple:
     now = time.time()
     with lib.db.conn:
         for start in range(0, n, 10_000):
-            rows, analyses = [], []
+            rows, analyses, windowed = [], [], []
             for i in range(start, min(n, start + 10_000)):
                 c = i % 50
                 emb = np.abs(centres[c] + rng.normal(size=32)).astype(np.float32)
@@ -50,17 +50,18 @@ def build(n: int, musicnn: bool = False) -> tuple:
                 rows.append((i + 1, f"/music/{c}/{i}.mp3", f"Artist {i % 997}", f"Album {i % 4999}", f"Track {i}", 200.0, now))
                 windows = dense_centres[c] + rng.normal(size=(3, 416))  # every window's vectors, as a scan keeps them
                 analyses.append((i + 1, "bench", blob(probs), f"g{c % 10}", 0.55, blob(emb), blob(np.abs(rng.normal(size=32)) * 0.1),
-                                 blob(windows.mean(axis=0)), 3, half_blob(emb + 0.1 * rng.normal(size=(3, 32))),
-                                 half_blob(windows)))
+                                 blob(windows.mean(axis=0)), 3))
+                windowed.append((i + 1, "bench", half_blob(emb + 0.1 * rng.normal(size=(3, 32))), half_blob(windows)))
             lib.db.conn.executemany("INSERT INTO tracks(id, path, artist, album, title, duration, first_seen) VALUES (?,?,?,?,?,?,?)", rows)
             lib.db.conn.executemany("INSERT INTO analyses(track_id, model, probs, top_genre, top_prob, embedding, embedding_std,"
-                                    " dense, n_windows, window_embeddings, window_dense) VALUES (?,?,?,?,?,?,?,?,?,?,?)", analyses)
+                                    " dense, n_windows) VALUES (?,?,?,?,?,?,?,?,?)", analyses)
             if musicnn:  # the tagger's 200-d penultimate (every patch's, and their mean) and dense max beside BBNN's
                 patches = rng.normal(size=(len(analyses), 9, 200))
-                lib.db.conn.executemany("INSERT INTO analyses(track_id, model, embedding, dense_max, n_windows, window_embeddings)"
-                                        " VALUES (?,?,?,?,?,?)", [(a[0], "bench-tagger", blob(p.mean(axis=0)),
-                                                                   blob(rng.normal(size=200)), 9, half_blob(p))
-                                                                  for a, p in zip(analyses, patches)])
+                lib.db.conn.executemany("INSERT INTO analyses(track_id, model, embedding, dense_max, n_windows)"
+                                        " VALUES (?,?,?,?,?)", [(a[0], "bench-tagger", blob(p.mean(axis=0)),
+                                                                 blob(rng.normal(size=200)), 9) for a, p in zip(analyses, patches)])
+                windowed += [(a[0], "bench-tagger", half_blob(p), None) for a, p in zip(analyses, patches)]
+            lib.db.conn.executemany("INSERT INTO window_vectors(track_id, model, embeddings, dense) VALUES (?,?,?,?)", windowed)
         lib._bump()
     if musicnn:
         lib.tagger_key = lambda: "bench-tagger"  # the model store would name its installed MusiCNN

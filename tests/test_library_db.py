@@ -260,13 +260,13 @@ def test_a_new_model_shows_the_previous_models_results_until_it_has_analysed(hom
     assert back.map_model() == "m1" and back.previous_model() == "m2"
 
 
-def test_rows_from_before_schema_5_lack_window_embeddings_and_are_told_apart(tmp_path, monkeypatch):
+def test_rows_from_before_schema_5_lack_window_vectors_and_are_told_apart(tmp_path, monkeypatch):
     path = tmp_path / "lib.sqlite"
     monkeypatch.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:4])
     monkeypatch.setattr(dbmod, "SCHEMA_VERSION", 4)
     old = Library(path)
     old.ensure_model(Manifest)
-    assert "window_embeddings" not in {c.name for c in old.db["analyses"].columns}
+    assert "window_vectors" not in old.db.table_names()
     before = old.upsert_track("/m/old.mp3")
     with old.db.conn:  # a row as schema 4 wrote it
         old.db.execute("INSERT INTO analyses(track_id, model, probs, top_genre, top_prob, embedding, n_windows)"
@@ -283,3 +283,8 @@ def test_rows_from_before_schema_5_lack_window_embeddings_and_are_told_apart(tmp
     twin = lib.upsert_track("/m/copy.mp3")
     lib.db.execute("UPDATE tracks SET fingerprint = 'f' WHERE id IN (?, ?)", [before, twin])
     assert lib.analysed_twin("f", twin, "m1") == before and lib.analysed_twin("f", twin, "m1", per_window=True) is None
+    lib.copy_analysis(after, twin, "m1")  # a copy of a file gets its window vectors too
+    assert lib.analysed_ids("m1", per_window=True) == {after, twin}
+    lib.set_aside_analyses(after)
+    lib.forget_analyses(twin)
+    assert lib.window_vectors("m1") == [] and lib.analysed_ids("m1", per_window=True) == set()

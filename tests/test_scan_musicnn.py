@@ -83,13 +83,14 @@ def test_musicnn_hears_again_a_track_analysed_before_it_kept_every_patch(random_
     lib = open_library()
     bbnn, tagger = _keys(lib)
     long = lib.track_by_path(music / "long.ogg")["id"]
-    patches = lib.db.execute("SELECT n_windows, length(window_embeddings) FROM analyses WHERE model = ? AND track_id = ?",
+    patches = lib.db.execute("SELECT a.n_windows, length(w.embeddings) FROM analyses a JOIN window_vectors w"
+                             " ON w.track_id = a.track_id AND w.model = a.model WHERE a.model = ? AND a.track_id = ?",
                              [tagger, long]).fetchone()
     assert patches == (6, 6 * 200 * 2)  # every patch's 200-d embedding, float16
     rows = {r["model"]: r["analysed_at"] for r in lib.db.query("SELECT model, analysed_at FROM analyses WHERE track_id = ?",
                                                                 [long])}
     with lib.db.conn:  # as an older version stored it
-        lib.db.execute("UPDATE analyses SET window_embeddings = NULL WHERE model = ? AND track_id = ?", [tagger, long])
+        lib.db.execute("DELETE FROM window_vectors WHERE model = ? AND track_id = ?", [tagger, long])
     capsys.readouterr()
     assert main(["rescan", "--workers", "0"]) == 0
     assert "1 analysed, 1 unchanged" in capsys.readouterr().out
@@ -97,11 +98,11 @@ def test_musicnn_hears_again_a_track_analysed_before_it_kept_every_patch(random_
                                                                  [long])}
     assert again[bbnn] == rows[bbnn] and again[tagger] > rows[tagger]  # MusiCNN alone heard it again
     assert long in lib.analysed_ids(tagger, per_window=True)
-    bbnn_windows = lib.db.execute("SELECT length(window_embeddings), length(window_dense) FROM analyses"
+    bbnn_windows = lib.db.execute("SELECT length(embeddings), length(dense) FROM window_vectors"
                                   " WHERE model = ? AND track_id = ?", [bbnn, long]).fetchone()
     assert bbnn_windows == (2 * 32 * 2, 2 * 416 * 2)  # BBNN keeps every window's dense vector too
     with lib.db.conn:
-        lib.db.execute("UPDATE analyses SET window_embeddings = NULL, window_dense = NULL WHERE model = ?", [bbnn])
+        lib.db.execute("DELETE FROM window_vectors WHERE model = ?", [bbnn])
     assert main(["rescan", "--workers", "0"]) == 0
     assert "2 analysed" in capsys.readouterr().out
     latest = {r["model"]: r["analysed_at"] for r in lib.db.query("SELECT model, analysed_at FROM analyses WHERE track_id = ?",

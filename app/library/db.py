@@ -118,19 +118,20 @@ CREATE TABLE stale_analyses (
     analysis_seconds REAL, dense_max BLOB, top_labels TEXT, set_aside_at REAL, PRIMARY KEY (track_id, model));
 """
 # every window's (patch's) embedding, not only their mean and std, and where asked its dense
-# vector (float16): what the discriminant axes of a representation are fitted on
+# vector (float16): what the discriminant axes of a representation are fitted on. A table of their
+# own: inline, 6 KB a row pushed the analyses' later columns onto overflow pages and every scan
+# of the analyses table (status, the previous model) read them.
 _V5 = """
-ALTER TABLE analyses ADD COLUMN window_embeddings BLOB;
-ALTER TABLE analyses ADD COLUMN window_dense BLOB;
-ALTER TABLE stale_analyses ADD COLUMN window_embeddings BLOB;
-ALTER TABLE stale_analyses ADD COLUMN window_dense BLOB;
+CREATE TABLE window_vectors (
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE, model TEXT NOT NULL,
+    embeddings BLOB, dense BLOB, PRIMARY KEY (track_id, model));
 """
 # Forward migrations: MIGRATIONS[i] takes the schema from version i to i + 1.
 MIGRATIONS = [_V1, _V2, _V3, _V4, _V5]
 # tables whose `model` column holds a models.key
-_KEYED_TABLES = ("analyses", "map_points", "clusters", "map_fits", "stale_analyses")
+_KEYED_TABLES = ("analyses", "map_points", "clusters", "map_fits", "stale_analyses", "window_vectors")
 _ANALYSIS_COLUMNS = ("track_id, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
-                     " dense, n_windows, analysed_at, analysis_seconds, dense_max, top_labels, window_embeddings, window_dense")
+                     " dense, n_windows, analysed_at, analysis_seconds, dense_max, top_labels")
 TOP_LABELS = 5
 # a genre model's (BBNN's) analysis, told from a tagger's by its 32-value embedding (MusiCNN's has 200)
 _GENRE_ROW = "length(a.embedding) = 128"
@@ -508,13 +509,15 @@ class Library:
             self.db.execute(
                 "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts,"
                 " window_probs, embedding, embedding_std, dense, dense_max, top_labels, n_windows, analysed_at,"
-                " analysis_seconds, window_embeddings, window_dense) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " analysis_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [track_id, model, blob(probs), labels[0], float(probs[order[0]]),
                  blob(window_starts), blob(window_probs), blob(embeddings.mean(axis=0)),
                  blob(embeddings.std(axis=0)), blob(dense.mean(axis=0) if dense.ndim == 2 else dense),
                  blob(dense.max(axis=0) if dense.ndim == 2 else dense), ", ".join(labels),
-                 len(window_probs), time.time(), float(seconds),
-                 _per_window(embeddings, len(window_probs)), _per_window(dense, len(window_probs)) if window_dense else None])
+                 len(window_probs), time.time(), float(seconds)])
+            self.db.execute("INSERT OR REPLACE INTO window_vectors(track_id, model, embeddings, dense) VALUES (?, ?, ?, ?)",
+                            [track_id, model, _per_window(embeddings, len(window_probs)),
+                             _per_window(dense, len(window_probs)) if window_dense else None])
             self.db.execute("DELETE FROM errors WHERE track_id = ?", [track_id])
             self.db.execute("DELETE FROM stale_analyses WHERE track_id = ? AND model = ?", [track_id, model])
 
@@ -556,10 +559,11 @@ class Library:
     def analysed_ids(self, key: str, per_window: bool = False) -> set[int]:
         """Tracks with a sound analysis under this model key (rows with NaN, stored by older
         versions, have top_prob NULL and do not count: the next scan analyses them again).
-        per_window: only rows that keep every window's vectors (written since schema 5)."""
-        extra = " AND window_embeddings IS NOT NULL" if per_window else ""
+        per_window: only those whose every window's vectors are kept too (written since schema 5)."""
+        extra = (" AND EXISTS (SELECT 1 FROM window_vectors w WHERE w.track_id = a.track_id AND w.model = a.model"
+                 " AND w.embeddings IS NOT NULL)") if per_window else ""
         return {r[0] for r in self.db.execute(
-            "SELECT track_id FROM analyses WHERE model = ? AND top_prob IS NOT NULL" + extra, [key])}
+            "SELECT a.track_id FROM analyses a WHERE a.model = ? AND a.top_prob IS NOT NULL" + extra, [key])}
 
     def _bump(self) -> None:
         self.db.execute("INSERT INTO meta(key, value) VALUES ('data_version', '1') ON CONFLICT(key)"
@@ -865,20 +869,21 @@ class Library:
         for the same library)."""
         if kind not in ("embedding", "dense"):
             raise ValueError(f"unknown per-window vector kind {kind!r}")
-        column = f"window_{'embeddings' if kind == 'embedding' else 'dense'}"
+        column = "embeddings" if kind == "embedding" else "dense"
         model = self._model(model)
         wanted = None if ids is None else {int(i) for i in ids}
         have = [r[0] for r in self.db.execute(
-            "SELECT a.track_id FROM analyses a JOIN tracks t ON t.id = a.track_id WHERE a.model = ? AND NOT t.missing"
-            f" AND a.{column} IS NOT NULL AND a.n_windows >= 2 ORDER BY a.track_id", [model])
+            "SELECT a.track_id FROM analyses a JOIN tracks t ON t.id = a.track_id JOIN window_vectors w"
+            " ON w.track_id = a.track_id AND w.model = a.model WHERE a.model = ? AND NOT t.missing"
+            f" AND w.{column} IS NOT NULL AND a.n_windows >= 2 ORDER BY a.track_id", [model])
             if wanted is None or r[0] in wanted]
         if limit is not None and len(have) > limit:
             have = [have[i] for i in np.linspace(0, len(have) - 1, limit).round().astype(int)]
         out = []
         for chunk in _chunks(have):
             for n, data in self.db.execute(
-                    f"SELECT n_windows, {column} FROM analyses WHERE model = ? AND track_id IN ({_marks(chunk)})",
-                    [model, *chunk]):
+                    f"SELECT a.n_windows, w.{column} FROM analyses a JOIN window_vectors w ON w.track_id = a.track_id"
+                    f" AND w.model = a.model WHERE a.model = ? AND a.track_id IN ({_marks(chunk)})", [model, *chunk]):
                 windows = np.frombuffer(data, dtype="<f2").astype(np.float32).reshape(n, -1)
                 if np.isfinite(windows).all():
                     out.append(windows)
@@ -1059,6 +1064,7 @@ class Library:
         """New audio in the same file: every model's result for it is stale."""
         with self.transaction():
             self.db.execute("DELETE FROM analyses WHERE track_id = ?", [track_id])
+            self.db.execute("DELETE FROM window_vectors WHERE track_id = ?", [track_id])
             self.db.execute("DELETE FROM stale_analyses WHERE track_id = ?", [track_id])
 
     def set_aside_analyses(self, track_id: int) -> None:
@@ -1068,6 +1074,7 @@ class Library:
             self.db.execute(f"INSERT OR REPLACE INTO stale_analyses({_ANALYSIS_COLUMNS}, set_aside_at)"
                             f" SELECT {_ANALYSIS_COLUMNS}, ? FROM analyses WHERE track_id = ?", [time.time(), track_id])
             self.db.execute("DELETE FROM analyses WHERE track_id = ?", [track_id])
+            self.db.execute("DELETE FROM window_vectors WHERE track_id = ?", [track_id])  # derived, never served
             self.db.execute("DELETE FROM map_points WHERE track_id = ?", [track_id])
 
     def stale_analysis_models(self, track_id: int) -> list[str]:
@@ -1092,7 +1099,8 @@ class Library:
         per_window: only one whose analysis keeps every window's embedding."""
         if not fingerprint:
             return None
-        extra = " AND a.window_embeddings IS NOT NULL" if per_window else ""
+        extra = (" AND EXISTS (SELECT 1 FROM window_vectors w WHERE w.track_id = t.id AND w.model = a.model"
+                 " AND w.embeddings IS NOT NULL)") if per_window else ""
         row = self.db.execute(
             "SELECT t.id FROM tracks t JOIN analyses a ON a.track_id = t.id AND a.model = ?"
             " WHERE t.fingerprint = ? AND t.id != ? AND a.top_prob IS NOT NULL" + extra + " LIMIT 1",
@@ -1104,11 +1112,14 @@ class Library:
             self.db.execute(
                 "INSERT OR REPLACE INTO analyses(track_id, model, probs, top_genre, top_prob, window_starts,"
                 " window_probs, embedding, embedding_std, dense, dense_max, top_labels, n_windows, analysed_at,"
-                " analysis_seconds, window_embeddings, window_dense)"
+                " analysis_seconds)"
                 " SELECT ?, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
-                " dense, dense_max, top_labels, n_windows, analysed_at, 0, window_embeddings, window_dense"
+                " dense, dense_max, top_labels, n_windows, analysed_at, 0"
                 " FROM analyses WHERE track_id = ? AND model = ?",
                 [target, source, model])
+            self.db.execute("INSERT OR REPLACE INTO window_vectors(track_id, model, embeddings, dense)"
+                            " SELECT ?, model, embeddings, dense FROM window_vectors WHERE track_id = ? AND model = ?",
+                            [target, source, model])
 
     # -- what the map and similarity need
     def tagged_tracks(self) -> list[tuple[str, str]]:
