@@ -71,10 +71,28 @@ class PatchFrontEnd:
         n = s.n_patches(waves.shape[1])
         if n == 0:
             return np.zeros((len(waves), 0, s.patch_frames, s.n_mels), np.float32)
+        first = int(self.chosen(waves.shape[1])[0])
+        waves = looped_short_audio(waves, first * s.patch_hop_samples + s.patch_samples)
         used = s.n_fft + (n * s.patch_frames - 1) * s.hop_length  # samples under the whole patches
         logmel = self._module(torch.from_numpy(np.ascontiguousarray(waves[:, :used], dtype=np.float32)))
         patches = logmel[:, : n * s.patch_frames].reshape(len(waves), n, s.patch_frames, s.n_mels)
         return patches[:, self.chosen(waves.shape[1])].contiguous().numpy()
+
+
+def looped_short_audio(waves: np.ndarray, needed: int) -> np.ndarray:
+    """Windows (n, samples) whose audio (up to its last non-zero sample; the rest is the window's
+    zero padding) ends before `needed` samples get it repeated to the window's length, so the
+    first kept patch of a very short track hears the track, not the padding."""
+    out = None
+    for i, wave in enumerate(waves):
+        if wave[needed - 1:].any():
+            continue
+        sounding = np.flatnonzero(wave)
+        end = int(sounding[-1]) + 1 if len(sounding) else 0
+        if 0 < end < needed:
+            out = np.array(waves, copy=True) if out is None else out
+            out[i] = np.resize(wave[:end], len(wave))
+    return waves if out is None else out
 
 
 @dataclass

@@ -19,9 +19,10 @@ class _Manifest:
 
 
 def grouped_library(groups: int = 4, per_group: int = 30, seed: int = 0, root: str = "/music",
-                    manifest=_Manifest) -> tuple[Library, dict]:
+                    manifest=_Manifest, window_dense: bool = True) -> tuple[Library, dict]:
     """`groups` well-separated groups; group g's tracks are by artists 'G{g}-A{0..2}', genre CLASSES[g]
-    (stored under `manifest`'s model: the test model, or e.g. a random BBNN with CLASSES)."""
+    (stored under `manifest`'s model: the test model, or e.g. a random BBNN with CLASSES); every
+    window's dense vector kept too, as a scan keeps BBNN's (unless `window_dense` is False)."""
     lib = open_library()  # model=None: the store's active model
     key = lib.ensure_model(manifest)
     rng = np.random.default_rng(seed)
@@ -37,7 +38,7 @@ def grouped_library(groups: int = 4, per_group: int = 30, seed: int = 0, root: s
             probs = np.full((n, len(CLASSES)), 0.02)
             probs[:, g] = 0.82
             dense = np.abs(dense_centres[g] + rng.normal(size=(n, 416)))
-            lib.save_analysis(tid, key, [0.0, 60.0, 120.0], probs, emb, dense, 0.3)
+            lib.save_analysis(tid, key, [0.0, 60.0, 120.0], probs, emb, dense, 0.3, window_dense=window_dense)
             truth[tid] = g
     return lib, truth
 

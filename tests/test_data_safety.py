@@ -122,6 +122,8 @@ def test_salvage_without_a_backup_keeps_every_readable_row(active, capsys):
     assert 100 <= len(kept) < 200 and paths[100] not in kept
     assert paths[0] in kept and paths[-1] in kept  # the pages before and after the damage
     assert lib.status()["analysed"][MODEL_NAME] == len(kept)  # analyses of the lost tracks are gone too
+    # their per-window vectors are kept too: the next scan need not hear every track again
+    assert len(lib.analysed_ids(lib.model_key(MODEL_NAME), per_window=True)) == len(kept)
     assert main(["status"]) == 0
 
 

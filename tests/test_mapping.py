@@ -131,3 +131,22 @@ def test_exact_neighbours_are_cosine_nearest_with_self_at_zero():
     # the index UMAP's transform queries finds a fitted track's own row for a copy of it
     found, dist = mapping.ExactIndex(rows).query(rows[[5, 9]], k=3)
     assert found[:, 0].tolist() == [5, 9] and (dist[:, 0] == 0).all()
+
+
+def test_a_map_fitted_short_of_windows_is_fitted_again_once_they_are_there(home):
+    from app.library.vectors import discriminant_ready
+
+    lib, truth = grouped_library(groups=3, per_group=40, window_dense=False)  # as rows from before schema 5
+    assert not discriminant_ready(lib, MODEL, "blend_lda")
+    assert mapping.build_map(lib, MODEL, kind="blend_lda")["refit"]
+    assert lib.map_fit(MODEL)["params"]["short_of_windows"]
+    assert not mapping.build_map(lib, MODEL, kind="blend_lda")["refit"]  # nothing new: the map stays
+    rng = np.random.default_rng(9)
+    for tid in truth:  # a rescan hears them again, keeping every window's vectors
+        a = lib.analysis(tid, MODEL)
+        windows = np.abs(a["dense"] + rng.normal(size=(3, 416)))
+        lib.save_analysis(tid, MODEL, a["window_starts"], a["window_probs"], np.tile(a["embedding"], (3, 1)), windows,
+                          0.3, window_dense=True)
+    assert discriminant_ready(lib, MODEL, "blend_lda")
+    assert mapping.build_map(lib, MODEL, kind="blend_lda")["refit"]
+    assert not lib.map_fit(MODEL)["params"]["short_of_windows"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from model.musicnn import MSD_LABELS, MusiCNN, audio_patches, musicnn_from_state, run_patches
-from model.musicnn_inference import MusicnnPredictor, PatchFrontEnd, centres, summarise, top_tags
+from model.musicnn_inference import MusicnnPredictor, PatchFrontEnd, centres, looped_short_audio, summarise, top_tags
 
 
 def test_centres_pick_the_middle_of_equal_parts():
@@ -73,3 +73,16 @@ def test_auto_precision_and_bf16_stays_within_tolerance(musicnn_wheel, musicnn_r
     patches = np.concatenate([musicnn_reference["Example_Rock_patches"][:3],
                               musicnn_reference["Example_Electronic_patches"][:3]])
     assert predictor.bf16_deviation(patches) < 0.01
+
+
+def test_a_track_shorter_than_its_first_kept_patch_is_heard_looped():
+    window = 480_219
+    t = np.arange(2 * 16000) / 16000
+    short = np.zeros((1, window), np.float32)
+    short[0, : len(t)] = 0.3 * np.sin(2 * np.pi * 440 * t)  # 2 s of audio, then the window's zero padding
+    first_patch = PatchFrontEnd(keep=3)(short)[0, 0]  # patch 1 (3-6 s): past the audio
+    assert first_patch.sum(axis=1).min() > 0.1  # log10(1 + 10000 mel) is 0 for silence: every frame hears the tone
+    looped = looped_short_audio(short, 6 * 16000)
+    np.testing.assert_array_equal(looped[0, 32000:64000], short[0, :32000])
+    full = (np.random.default_rng(1).standard_normal((1, window)) * 0.1).astype(np.float32)
+    assert looped_short_audio(full, 6 * 16000) is full  # audio that reaches the patch is left alone

@@ -3,7 +3,7 @@
 import numpy as np
 
 from app.library.reranking import nearest, reciprocal_sets, reranked_scores
-from app.library.similarity import RECIPROCAL_MIN_TRACKS, rank
+from app.library.similarity import RECIPROCAL_MAX_SEEDS, RECIPROCAL_MIN_TRACKS, rank
 from app.library.vectors import normalise
 
 
@@ -96,3 +96,22 @@ def test_several_seeds_vote_together():
     out = rank(m, np.array([0, 1]), 10)
     assert len(out) == 10 and not {0, 1} & {r for r, _ in out}
     assert [s for _, s in out] == sorted((s for _, s in out), reverse=True)
+
+
+def test_many_seeds_rank_by_their_expanded_mean():
+    m = _clustered(n_per=100, seed=6)
+    seeds = np.arange(RECIPROCAL_MAX_SEEDS + 1)
+    assert rank(m, seeds, 10) == rank(m, seeds, 10, reciprocal=False)
+    assert rank(m, seeds[:3], 10) != rank(m, seeds[:3], 10, reciprocal=False)
+
+
+def test_the_neighbourhood_is_drawn_from_the_allowed_rows():
+    m = _clustered(n_per=200, groups=2, seed=7)
+    allowed = np.zeros(len(m), bool)
+    allowed[200:] = True  # only the other group: none of them is among the seed's 300 nearest by cosine
+    cosines = m @ m[0]
+    plain = 0.35 + 0.3 * cosines  # the score of a row left outside the neighbourhood
+    scores = reranked_scores(m, np.array([0]), cosines, neighbourhood=50, allowed=allowed)
+    assert not np.allclose(scores[200:], plain[200:], atol=1e-4)  # they were re-ranked
+    unfiltered = reranked_scores(m, np.array([0]), cosines, neighbourhood=50)
+    assert np.allclose(unfiltered[200:], plain[200:], atol=1e-5)

@@ -133,6 +133,9 @@ _KEYED_TABLES = ("analyses", "map_points", "clusters", "map_fits", "stale_analys
 _ANALYSIS_COLUMNS = ("track_id, model, probs, top_genre, top_prob, window_starts, window_probs, embedding, embedding_std,"
                      " dense, n_windows, analysed_at, analysis_seconds, dense_max, top_labels")
 TOP_LABELS = 5
+# an analysis `a` whose every window's vectors are kept too (schema 5)
+_HAS_WINDOWS = (" AND EXISTS (SELECT 1 FROM window_vectors w WHERE w.track_id = a.track_id AND w.model = a.model"
+                " AND w.embeddings IS NOT NULL)")
 # a genre model's (BBNN's) analysis, told from a tagger's by its 32-value embedding (MusiCNN's has 200)
 _GENRE_ROW = "length(a.embedding) = 128"
 # a library table row's status (the parameter: the model the table shows)
@@ -181,8 +184,9 @@ def blob(array) -> bytes:
 
 
 def half_blob(array) -> bytes:
-    """float16: per-window vectors, read in bulk only to fit a representation's axes."""
-    return np.ascontiguousarray(np.asarray(array, dtype="<f2")).tobytes()
+    """float16 (clipped to its range): per-window vectors, read in bulk only to fit a representation's axes."""
+    limit = float(np.finfo(np.float16).max)
+    return np.ascontiguousarray(np.clip(np.asarray(array, dtype=np.float32), -limit, limit).astype("<f2")).tobytes()
 
 
 def _per_window(vectors: np.ndarray, windows: int) -> bytes | None:
@@ -560,8 +564,7 @@ class Library:
         """Tracks with a sound analysis under this model key (rows with NaN, stored by older
         versions, have top_prob NULL and do not count: the next scan analyses them again).
         per_window: only those whose every window's vectors are kept too (written since schema 5)."""
-        extra = (" AND EXISTS (SELECT 1 FROM window_vectors w WHERE w.track_id = a.track_id AND w.model = a.model"
-                 " AND w.embeddings IS NOT NULL)") if per_window else ""
+        extra = _HAS_WINDOWS if per_window else ""
         return {r[0] for r in self.db.execute(
             "SELECT a.track_id FROM analyses a WHERE a.model = ? AND a.top_prob IS NOT NULL" + extra, [key])}
 
@@ -1094,13 +1097,18 @@ class Library:
                 self.db.execute("INSERT OR REPLACE INTO errors(path, track_id, reason, detail, at)"
                                 " VALUES (?, NULL, 'unreadable_folder', ?, ?)", [to_db(path), detail, time.time()])
 
+    def has_analysis(self, track_id: int, key: str, per_window: bool = False) -> bool:
+        """Whether this track has a sound analysis under this key (see analysed_ids)."""
+        extra = _HAS_WINDOWS if per_window else ""
+        return self.db.execute("SELECT 1 FROM analyses a WHERE a.track_id = ? AND a.model = ? AND a.top_prob IS NOT NULL"
+                               + extra, [track_id, key]).fetchone() is not None
+
     def analysed_twin(self, fingerprint: str | None, track_id: int, model: str, per_window: bool = False) -> int | None:
         """Another track with the same audio already analysed by this model (a copy of the file);
         per_window: only one whose analysis keeps every window's embedding."""
         if not fingerprint:
             return None
-        extra = (" AND EXISTS (SELECT 1 FROM window_vectors w WHERE w.track_id = t.id AND w.model = a.model"
-                 " AND w.embeddings IS NOT NULL)") if per_window else ""
+        extra = _HAS_WINDOWS if per_window else ""
         row = self.db.execute(
             "SELECT t.id FROM tracks t JOIN analyses a ON a.track_id = t.id AND a.model = ?"
             " WHERE t.fingerprint = ? AND t.id != ? AND a.top_prob IS NOT NULL" + extra + " LIMIT 1",

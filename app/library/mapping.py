@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from .vectors import default_kind, fit_basis, stored_parts, stored_windows
+from .vectors import default_kind, discriminant_ready, fit_basis, stored_parts, stored_windows
 
 SEED = 42
 CLUSTER_DIMS = 10
@@ -274,6 +274,13 @@ def _fitted_as(library, model: str) -> tuple[str, str, int | None] | None:
     return None if fit is None else (fit["params"].get("kind"), fit["method"], fit["params"].get("k"))
 
 
+def _windows_arrived(library, model: str, kind: str) -> bool:
+    """The map was fitted with principal axes where the representation wants discriminant ones
+    (too few per-window vectors then, e.g. a library rescanned since), and there are enough now."""
+    fit = library.map_fit(model)
+    return bool(fit and fit["params"].get("short_of_windows")) and discriminant_ready(library, model, kind)
+
+
 def build_map(library, model: str | None = None, refit: bool = False, method: str | None = None,
               k: int | None = None, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
               kind: str | None = None) -> dict:
@@ -302,6 +309,7 @@ def build_map(library, model: str | None = None, refit: bool = False, method: st
     # an unchanged map is answered from the database: the fitted reducers (and UMAP with them)
     # are loaded only to place new tracks
     grown = _grown_since_fit(library, model, len(mapped), int(new.sum()))
+    refit = refit or _windows_arrived(library, model, kind)
     unchanged = not refit and not new.any() and not grown and bool(mapped) \
         and _fitted_as(library, model) == (kind, method, k)
     fit_path = _fit_file(library, model)
@@ -378,7 +386,8 @@ def _fit_map(library, model: str, setup: tuple[str, str, int | None], ids: np.nd
     digest = _save_fit(fit_path, {"kind": kind, "method": method, "k": k, "basis": basis, "layout": layout,
                                   "space_model": space_model, "centres": centres})
     library.replace_map(model, [(int(i), float(c[0]), float(c[1]), int(lab)) for i, c, lab in zip(ids, coords, labels)],
-                        method, {"k": k, "kind": kind, "seed": SEED, "cache_sha256": digest})
+                        method, {"k": k, "kind": kind, "seed": SEED, "cache_sha256": digest,
+                                 "short_of_windows": basis.short_of_windows})
     _store_labels(library, model, labels, ids)
     step("done", 1.0)
     return labels

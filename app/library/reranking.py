@@ -68,13 +68,17 @@ def jaccard_distance(query_votes: np.ndarray, votes: np.ndarray) -> np.ndarray:
 
 
 def reranked_scores(matrix: np.ndarray, seed_rows: np.ndarray, cosines: np.ndarray, k1: int = K1,
-                    k2: int = K2, weight: float = LAMBDA, neighbourhood: int = NEIGHBOURHOOD) -> np.ndarray:
+                    k2: int = K2, weight: float = LAMBDA, neighbourhood: int = NEIGHBOURHOOD,
+                    allowed: np.ndarray | None = None) -> np.ndarray:
     """Every row's score against the seeds (unit rows of `matrix`; `cosines`: each row's cosine to
-    the seeds' mean direction), the query's neighbourhood re-ranked by k-reciprocal votes."""
+    the seeds' mean direction), the query's neighbourhood re-ranked by k-reciprocal votes: the
+    seeds and their `neighbourhood` nearest rows (of the `allowed` ones, a boolean mask, when given)."""
     seeds = np.unique(seed_rows)
     others = cosines.copy()
+    if allowed is not None:
+        others[~allowed] = -np.inf
     others[seeds] = -np.inf
-    size = min(neighbourhood, len(matrix) - len(seeds))
+    size = min(neighbourhood, int(np.isfinite(others).sum()))
     near = np.argpartition(-others, size - 1)[:size] if size > 0 else np.zeros(0, np.int64)
     local = np.concatenate([seeds, near])
     votes = vote_vectors(matrix[local] @ matrix[local].T, k1, k2)

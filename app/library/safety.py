@@ -23,9 +23,9 @@ from .db import MIGRATIONS, SCHEMA_VERSION, Library, LibraryError
 KEEP = 3
 log = logging.getLogger(__name__)
 # tables in an order that satisfies the foreign keys, and the tables whose rows need a track
-TABLES = ["folders", "tracks", "models", "analyses", "stale_analyses", "errors", "map_points", "clusters", "map_fits",
-          "meta"]
-NEEDS_TRACK = ["analyses", "stale_analyses", "map_points"]
+TABLES = ["folders", "tracks", "models", "analyses", "stale_analyses", "window_vectors", "errors", "map_points",
+          "clusters", "map_fits", "meta"]
+NEEDS_TRACK = ["analyses", "stale_analyses", "window_vectors", "map_points"]
 
 
 def backups_dir(library_path: str | Path) -> Path:

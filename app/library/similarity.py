@@ -52,6 +52,9 @@ SHORTLIST = 1000  # candidates (at least 10 per result) nearest the seeds, ranke
 # tracks for neighbourhoods of K1 = 10 to mean something. Same-label precision@5 on real music
 # (bench/similarity_eval.py --list, sets of bench/sets; the table is in vectors.py and the README).
 RECIPROCAL_MIN_TRACKS = 40
+# More distinct seeds than this (a lasso, a big selection) rank by the expanded query: their votes
+# would need a graph of every seed, and so many seeds say "like these" well enough by their mean.
+RECIPROCAL_MAX_SEEDS = 50
 
 
 def rank(matrix: np.ndarray, seed_rows: np.ndarray, n: int, allowed: np.ndarray | None = None,
@@ -59,9 +62,10 @@ def rank(matrix: np.ndarray, seed_rows: np.ndarray, n: int, allowed: np.ndarray 
          reciprocal: bool = True) -> list[tuple[int, float]]:
     """Top-n rows most like the seeds: [(row, score)]. `allowed`: boolean mask.
 
-    With `reciprocal` (and a library of at least RECIPROCAL_MIN_TRACKS rows) the seeds'
-    neighbourhood is re-ranked by k-reciprocal votes (reranking.reranked_scores); otherwise rows
-    are scored by their cosine to the expanded query (`query_vector`)."""
+    With `reciprocal` (a library of at least RECIPROCAL_MIN_TRACKS rows, at most
+    RECIPROCAL_MAX_SEEDS seeds) the seeds' neighbourhood among the allowed rows is re-ranked by
+    k-reciprocal votes (reranking.reranked_scores); otherwise rows are scored by their cosine to
+    the expanded query (`query_vector`)."""
     q = unit(matrix[seed_rows].mean(axis=0))
     cosines = matrix @ q
     mask = np.ones(len(cosines), bool) if allowed is None else allowed.copy()
@@ -69,10 +73,10 @@ def rank(matrix: np.ndarray, seed_rows: np.ndarray, n: int, allowed: np.ndarray 
     candidates = np.flatnonzero(mask)
     if len(candidates) == 0 or n <= 0:
         return []
-    if reciprocal and len(matrix) >= RECIPROCAL_MIN_TRACKS:
+    if reciprocal and len(matrix) >= RECIPROCAL_MIN_TRACKS and len(np.unique(seed_rows)) <= RECIPROCAL_MAX_SEEDS:
         from .reranking import reranked_scores
 
-        scores = reranked_scores(matrix, seed_rows, cosines)
+        scores = reranked_scores(matrix, seed_rows, cosines, allowed=mask)
     else:
         scores, candidates = _expansion_scores(matrix, q, cosines, seed_rows, candidates, n, expansion)
     if diversity <= 0:

@@ -154,6 +154,7 @@ class Basis:
     """How one representation's stored vectors become unit rows; fitted on a library's tracks."""
     kind: str
     blocks: list[Block] = field(default_factory=list)
+    short_of_windows: bool = False  # a discriminant block kept principal axes: too few per-window vectors yet
 
     def apply(self, parts: list[np.ndarray]) -> np.ndarray:
         if not len(parts[0]):
@@ -196,7 +197,8 @@ def discriminant_axes(windows: list[np.ndarray], means: np.ndarray, k: int, shri
     towards its mean variance by `shrinkage`. Signs as `principal_axes`'.
     """
     d = means.shape[1]
-    within = sum((w - w.mean(axis=0)).T @ (w - w.mean(axis=0)) for w in windows) / sum(len(w) for w in windows)
+    centred_windows = np.concatenate([w - w.mean(axis=0) for w in windows])
+    within = centred_windows.T @ centred_windows / len(centred_windows)
     within = within + shrinkage * np.trace(within) / d * np.eye(d)
     values, vectors = np.linalg.eigh(within)
     whiten = (vectors / np.sqrt(np.maximum(values, 1e-12))) @ vectors.T
@@ -211,16 +213,24 @@ def discriminant_axes(windows: list[np.ndarray], means: np.ndarray, k: int, shri
 def fit_basis(kind: str, parts: list[np.ndarray], windows: dict[int, list[np.ndarray]] | None = None) -> Basis:
     """Standardisation (and principal or discriminant components) of every block, from these
     tracks; windows: per block index, some tracks' per-window vectors (see `stored_windows`)."""
-    blocks = []
+    blocks, short = [], False
     for i, (spec, raw) in enumerate(zip(BLOCKS[kind], parts)):
         raw = np.asarray(raw, np.float32)
         if len(raw) > 1:
             mean, std = raw.mean(axis=0), raw.std(axis=0) + 1e-6
         else:  # one track: nothing to standardise against
             mean, std = np.zeros(raw.shape[1], np.float32), np.ones(raw.shape[1], np.float32)
-        components = _components(spec, (raw - mean) / std, [(w - mean) / std for w in (windows or {}).get(i, [])])
+        block_windows = [(w - mean) / std for w in (windows or {}).get(i, [])]
+        components = _components(spec, (raw - mean) / std, block_windows)
+        short |= spec.discriminant and not _enough(block_windows, raw.shape[1])
         blocks.append(Block(mean.astype(np.float32), std.astype(np.float32), components, spec.weight))
-    return Basis(kind, blocks)
+    return Basis(kind, blocks, short)
+
+
+def discriminant_ready(library, model: str, kind: str) -> bool:
+    """Whether every discriminant block of the representation has enough per-window vectors now."""
+    windows = stored_windows(library, model, kind)
+    return all(len(w) and _enough(w, w[0].shape[1]) for w in windows.values()) if windows else False
 
 
 # Discriminant axes need tracks with per-window vectors: at least this many, and at least a quarter
@@ -246,6 +256,7 @@ def stored_windows(library, model: str, kind: str, ids=None) -> dict[int, list[n
     """Per discriminant block of the representation (by index): the per-window vectors of up to
     WINDOW_TRACKS tracks (of `ids` when given) of its source model."""
     sources = {GENRE: model, TAGGER: library.tagger_key()}
+    assert all(len(spec.kinds) == 1 for spec in BLOCKS[kind] if spec.discriminant), "a discriminant block reads one kind"
     return {i: library.window_vectors(sources[spec.source], spec.kinds[0], limit=WINDOW_TRACKS, ids=ids)
             for i, spec in enumerate(BLOCKS[kind]) if spec.discriminant and sources[spec.source]}
 

@@ -48,7 +48,7 @@ class TrackWriter:
         if moved_from:
             track_id = self._move(moved_from, job.path, fields, job.folder)
             needs = [e for e in job.ears
-                     if track_id not in self.library.analysed_ids(self.ears[e].key, self.ears[e].per_window)]
+                     if not self.library.has_analysis(track_id, self.ears[e].key, self.ears[e].per_window)]
         else:
             track_id = self._upsert(job.path, meta.fingerprint, fields)
             needs = list(job.ears)
