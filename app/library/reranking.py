@@ -10,9 +10,9 @@ final distance mixes that with the plain one:
 
     d = (1 - LAMBDA) * jaccard_distance + LAMBDA * (2 - 2 cos)
 
-Only a neighbourhood of the query (its NEIGHBOURHOOD nearest by cosine) is re-ranked: it holds
-the neighbours that can share votes with the query's; every other row keeps a Jaccard distance
-of 1, so it ranks below them in its plain cosine order. Scores are returned as `1 - d / 2`
+Only a neighbourhood of the query is re-ranked (the NEIGHBOURHOOD rows nearest the seeds' mean by
+cosine, of those a filter allows): it holds the neighbours that can share votes with the query's;
+every other row keeps a Jaccard distance of 1, so it ranks below them in its plain cosine order. Scores are returned as `1 - d / 2`
 (higher is more alike; 1 for an identical track with identical votes).
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 K1 = 10  # neighbours for the k-reciprocal sets (half of it for the sets that widen them)
 K2 = 3  # nearest whose vote vectors are averaged into each track's (local query expansion)
 LAMBDA = 0.3  # weight of the plain distance
-NEIGHBOURHOOD = 300  # rows nearest the query that are re-ranked
+NEIGHBOURHOOD = 300  # rows nearest the seeds that are re-ranked
 
 
 def nearest(sims: np.ndarray, k: int) -> np.ndarray:

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from .reranking import reranked_scores
 from .vectors import vector_index
 
 NEAR_DUPLICATE = 0.98
@@ -49,8 +50,8 @@ def _expanded(matrix: np.ndarray, q: np.ndarray, scores: np.ndarray, seed_rows: 
 
 SHORTLIST = 1000  # candidates (at least 10 per result) nearest the seeds, ranked again by the expanded query
 # k-reciprocal re-ranking (reranking.py) replaces the query expansion once a library has enough
-# tracks for neighbourhoods of K1 = 10 to mean something. Same-label precision@5 on real music
-# (bench/similarity_eval.py --list, sets of bench/sets; the table is in vectors.py and the README).
+# tracks for neighbourhoods of K1 = 10 to mean something (same-label precision@5 on real music: the
+# table in vectors.py and the README).
 RECIPROCAL_MIN_TRACKS = 40
 # More distinct seeds than this (a lasso, a big selection) rank by the expanded query: their votes
 # would need a graph of every seed, and so many seeds say "like these" well enough by their mean.
@@ -74,8 +75,6 @@ def rank(matrix: np.ndarray, seed_rows: np.ndarray, n: int, allowed: np.ndarray 
     if len(candidates) == 0 or n <= 0:
         return []
     if reciprocal and len(matrix) >= RECIPROCAL_MIN_TRACKS and len(np.unique(seed_rows)) <= RECIPROCAL_MAX_SEEDS:
-        from .reranking import reranked_scores
-
         scores = reranked_scores(matrix, seed_rows, cosines, allowed=mask)
     else:
         scores, candidates = _expansion_scores(matrix, q, cosines, seed_rows, candidates, n, expansion)
