@@ -221,8 +221,9 @@ def fit_basis(kind: str, parts: list[np.ndarray], windows: dict[int, list[np.nda
         else:  # one track: nothing to standardise against
             mean, std = np.zeros(raw.shape[1], np.float32), np.ones(raw.shape[1], np.float32)
         block_windows = [(w - mean) / std for w in (windows or {}).get(i, [])]
-        components = _components(spec, (raw - mean) / std, block_windows)
-        short |= spec.discriminant and not _enough(block_windows, raw.shape[1])
+        discriminant = spec.discriminant and _enough(block_windows, raw.shape[1])
+        short |= spec.discriminant and not discriminant
+        components = _components(spec, (raw - mean) / std, block_windows if discriminant else None)
         blocks.append(Block(mean.astype(np.float32), std.astype(np.float32), components, spec.weight))
     return Basis(kind, blocks, short)
 
@@ -239,12 +240,13 @@ def discriminant_ready(library, model: str, kind: str) -> bool:
 MIN_DISCRIMINANT_TRACKS = 20
 
 
-def _components(spec: BlockSpec, standardised: np.ndarray, windows: list[np.ndarray]) -> np.ndarray | None:
-    """(D, k) projection of a block, or None when it keeps every feature."""
+def _components(spec: BlockSpec, standardised: np.ndarray, windows: list[np.ndarray] | None) -> np.ndarray | None:
+    """(D, k) projection of a block (discriminant axes when given the windows to fit them on), or
+    None when it keeps every feature."""
     k = min(spec.components or 0, len(standardised) - 1, standardised.shape[1])
     if not spec.components or k < 1:
         return None
-    if spec.discriminant and _enough(windows, standardised.shape[1]):
+    if windows is not None:
         return discriminant_axes(windows, standardised, k).astype(np.float32)
     return principal_axes(standardised, k).T.astype(np.float32)
 
