@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.musicnn import MusicnnSpec
+
 MAX_SECONDS = 600.0  # MusiCNN "whole track" stops here (a few soundtrack files run 10-28 minutes)
 CACHE_VERSION = "2"
 
@@ -87,9 +89,9 @@ def patch_selection(mc_starts: np.ndarray, bbnn_starts: np.ndarray, policy: str,
     per_window = [w for w in per_window if len(w)] or [np.arange(len(mc_starts))]
     if policy == "centre":
         return np.array([len(mc_starts) // 2])
-    if policy[-1:] in ("s", "e") and policy[:-1].isdigit():
-        from model.musicnn_inference import centres
+    from model.musicnn_inference import centres
 
+    if policy[-1:] in ("s", "e") and policy[:-1].isdigit():
         choose = centres if policy.endswith("s") else edges
         chosen = choose(int(clip_seconds // _HOP), max(1, int(policy[:-1]) // 3))
         return _as_the_scan_picks(mc_starts, bbnn_starts, chosen)
@@ -97,13 +99,12 @@ def patch_selection(mc_starts: np.ndarray, bbnn_starts: np.ndarray, policy: str,
         n_each = max(1, int(policy[:-1]) // len(per_window))
         picks = []
         for w in per_window:
-            k = min(n_each, len(w))
-            picks.append(w[np.round((np.arange(k) + 0.5) * len(w) / k - 0.5).astype(int)])
+            picks.append(w[centres(len(w), n_each)])
         return np.unique(np.concatenate(picks))
     raise ValueError(f"unknown patch policy {policy!r}")
 
 
-_HOP = 187 * 256 / 16000  # seconds from one MusiCNN patch to the next
+_HOP = MusicnnSpec().patch_hop_samples / MusicnnSpec().sample_rate  # seconds from one MusiCNN patch to the next
 
 
 def edges(n_available: int, keep: int) -> np.ndarray:

@@ -2,9 +2,9 @@
 
 The scan decodes each span once and resamples it to every model's rate; `PatchFrontEnd` turns
 BBNN's 30-s windows at 16 kHz into MusiCNN's 3-s patches (float32 log-mel), all of them or a
-subset at the centres of equal parts of the window. `MusicnnPredictor` runs patches in micro-batches on the chosen device
-(any leading shape: (P, 187, 96) or (windows, k, 187, 96)); `summarise` pools a track's patches
-into what the library stores.
+subset at the centres of equal parts of the window. `MusicnnPredictor` runs patches in
+micro-batches on the chosen device (any leading shape: (P, 187, 96) or (windows, k, 187, 96));
+`summarise` pools a track's patches into what the library stores.
 
 Precision ('auto'): fp16 autocast on CUDA, fp32 on the CPU. bf16 (opt-in) stays within 0.0045
 of fp32 in every tag probability (penultimate cosine >= 0.9998) on the reference clips, but on

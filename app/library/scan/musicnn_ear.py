@@ -2,9 +2,10 @@
 
 The scan's windows follow BBNN (the first ear); this ear takes the same decoded windows at
 16 kHz, cuts each into MusiCNN's 3-s patches (`PATCHES_PER_WINDOW` of the 10, one at the centre
-of each equal part of the window), runs them in batches and stores one `analyses` row under MusiCNN's weights digest: the patch
-starts, per-patch tag probabilities (50 MSD tags; their mean is the track's tags), the 200-d
-penultimate embedding (mean and std over patches) and the 200-d dense layer (mean and max).
+of each equal part of the window), runs them in batches and stores one `analyses` row under
+MusiCNN's weights digest: the patch starts, per-patch tag probabilities (50 MSD tags; their mean
+is the track's tags), the 200-d penultimate embedding (mean and std over patches, and every
+patch's in `window_vectors`) and the 200-d dense layer (mean and max).
 Patches that would reach into the zero padding of a track shorter than its window are dropped.
 """
 
@@ -20,7 +21,8 @@ from .ears import LoadedEar
 # P@5 0.664 / 0.894 / 0.962 / 0.523 on the README's four sets against 0.645 / 0.854 / 0.955 /
 # 0.523 for the first, fifth and last patch (the choice before); on average five fixed choices of 3
 # that avoid a window's first and last patch beat five that keep one by 0.01-0.025 on three of the
-# sets and tie on the fourth. All ten patches cost 3.3x as much and scored no better; 1 per window lost 0.06.
+# sets and tie on the fourth. All ten patches cost 3.3x as much and scored no better; 1 per window
+# lost 0.06.
 PATCHES_PER_WINDOW: int | None = 3
 
 
